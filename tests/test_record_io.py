@@ -10,7 +10,7 @@ import wfdb
 
 from tests.conftest import shared_path
 from tools.errors import InputError
-from tools.record_io import read_record, write_record
+from tools.record_io import read_record, recording_from_bytes, recording_to_bytes, write_record
 from tools.recording import LEADS, Recording
 
 FORMATS = [".hea", ".mat", ".csv", ".npz"]
@@ -145,3 +145,13 @@ def test_csv_with_fs_argument_and_no_time_column(tmp_path):
 def test_unsupported_output_suffix(tmp_path):
     with pytest.raises(InputError, match="unsupported"):
         write_record(_synthetic(), Path(tmp_path / "x.edf"))
+
+
+def test_bytes_round_trip_is_lossless_and_validated():
+    rec = _synthetic()
+    back = recording_from_bytes(recording_to_bytes(rec))
+    _assert_same(rec, back, 0.0)
+    assert back.meta["patient"] == "synthetic"
+    for bad in (b"", b"PK\x03\x04 not really a zip"):
+        with pytest.raises(InputError):
+            recording_from_bytes(bad)

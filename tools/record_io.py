@@ -20,7 +20,9 @@ suffix      format
 from __future__ import annotations
 
 import csv
+import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ import wfdb
 from tools.errors import InputError
 from tools.recording import Recording
 
-__all__ = ["read_record", "write_record", "RECORD_SUFFIXES"]
+__all__ = ["read_record", "write_record", "recording_to_bytes", "recording_from_bytes", "RECORD_SUFFIXES"]
 
 RECORD_SUFFIXES = (".hea", ".dat", ".mat", ".csv", ".npz")
 _META_TAG = "ecg-agent-meta:"  # a WFDB comment line that carries our metadata as JSON
@@ -221,21 +223,41 @@ def _write_csv(recording: Recording, path: Path) -> Path:
 
 
 # ---- NPZ -------------------------------------------------------------------------------------
-def _read_npz(path: Path) -> Recording:
+def _read_npz(path: Path | io.BytesIO) -> Recording:
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = {"signal_mv", "fs_hz", "leads"} - set(data.files)
             if missing:
-                raise InputError(f"NPZ record {path} lacks arrays {sorted(missing)}")
+                raise InputError(f"NPZ record {_name(path)} lacks arrays {sorted(missing)}")
             meta = json.loads(str(data["meta_json"])) if "meta_json" in data.files else {}
-            meta["source"] = str(path)
+            meta.setdefault("source", _name(path))
             return Recording(data["signal_mv"], float(data["fs_hz"]), tuple(str(n) for n in data["leads"]), meta)
-    except (ValueError, OSError, EOFError) as exc:
-        raise InputError(f"cannot read NPZ record {path}: {exc}") from None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"cannot read NPZ record {_name(path)}: {exc}") from None
 
 
-def _write_npz(recording: Recording, path: Path) -> Path:
-    meta = {k: v for k, v in recording.meta.items() if k != "source"}
-    np.savez_compressed(path, signal_mv=recording.signal_mv, fs_hz=recording.fs_hz,
+def _name(target: Path | io.BytesIO) -> str:
+    return str(target) if isinstance(target, Path) else "<bytes>"
+
+
+def _write_npz(recording: Recording, target: Path | io.BytesIO) -> Path | io.BytesIO:
+    meta = dict(recording.meta)
+    if isinstance(target, Path):
+        meta.pop("source", None)  # the file itself is the source when read back
+    np.savez_compressed(target, signal_mv=recording.signal_mv, fs_hz=recording.fs_hz,
                         leads=np.array(recording.leads), meta_json=json.dumps(meta, default=str))
-    return path
+    return target
+
+
+def recording_to_bytes(recording: Recording) -> bytes:
+    """The recording as in-memory NPZ bytes (for state, uploads and checkpoints); lossless."""
+    buffer = io.BytesIO()
+    _write_npz(recording, buffer)
+    return buffer.getvalue()
+
+
+def recording_from_bytes(data: bytes) -> Recording:
+    """Inverse of :func:`recording_to_bytes`; raises InputError on anything else."""
+    if not data:
+        raise InputError("record bytes are empty")
+    return _read_npz(io.BytesIO(data))
