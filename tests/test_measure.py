@@ -1,0 +1,234 @@
+"""Measurement tool: exact answers on simulated truth, edge cases, the JSON contract and the CLI."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agent.cli import main
+from tools.errors import InputError, MeasurementError
+from tools.measure import MeasureConfig, Measurement, measure
+from tools.measure.intervals import frontal_axis_deg, qtc_ms
+from tools.record_io import write_record
+from tools.recording import LEADS, Recording
+from tools.simulate import sample_config, simulate
+from tools.vocabulary import LABELS, RHYTHMS
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = MeasureConfig()
+# Per-record tolerances on clean simulated records (ms): the issue's aggregate targets are
+# bias <= 5 and SD <= 5 (P, PR, QRS) and <= 10 (QT); a single record may sit at bias + 2 SD.
+TOL_MS = {"p_duration_ms": 10.0, "pr_ms": 10.0, "qrs_ms": 10.0, "qt_ms": 15.0}
+MORPHOLOGIES = [(), ("sinus_bradycardia",), ("av_block_1",), ("lvh",), ("left_axis_deviation",),
+                ("right_axis_deviation",), ("long_qt",), ("t_inversion",), ("pvc",), ("pac",), ("rbbb",), ("lbbb",)]
+
+
+def _sim(seed, labels=(), fs_hz=500.0):
+    return simulate(sample_config(seed, fs_hz=fs_hz, labels=labels))
+
+
+@pytest.mark.parametrize("labels", MORPHOLOGIES, ids=lambda labels: "+".join(labels) or "normal")
+def test_global_intervals_match_simulated_truth(labels):
+    sim = _sim(100 + MORPHOLOGIES.index(labels), labels)
+    result = measure(sim.recording, CONFIG)
+    for name, tol in TOL_MS.items():
+        truth, got = getattr(sim.truth, name), getattr(result.global_, name)
+        assert (got is None) == (truth is None), name
+        if truth is not None:
+            assert abs(got - truth) <= tol, f"{name}: measured {got:.1f} vs truth {truth:.1f} ms"
+    assert abs(result.global_.heart_rate_bpm - sim.truth.heart_rate_bpm) <= 1.0
+    assert abs((result.global_.axis_deg.qrs - sim.truth.qrs_axis_deg + 180) % 360 - 180) <= 10.0
+
+
+@pytest.mark.parametrize("labels,expected", [
+    ((), "sinus_rhythm"), (("sinus_bradycardia",), "sinus_bradycardia"),
+    (("sinus_tachycardia",), "sinus_tachycardia"), (("atrial_fibrillation",), "atrial_fibrillation")])
+def test_rhythm_label_matches_simulated_rhythm(labels, expected):
+    result = measure(_sim(7, labels).recording, CONFIG)
+    assert result.rhythm.label == expected
+    assert result.rhythm.label in RHYTHMS
+
+
+def test_atrial_flutter_and_its_wave_rate():
+    sim = _sim(7, ("atrial_flutter",))
+    result = measure(sim.recording, CONFIG)
+    assert result.rhythm.label == "atrial_flutter"
+    assert result.global_.pr_ms is None and "global.pr_ms" in result.not_measurable
+    assert abs(result.global_.atrial_rate_bpm - sim.truth.atrial_rate_bpm) <= 0.1 * sim.truth.atrial_rate_bpm
+
+
+@pytest.mark.parametrize("labels,code", [(("rbbb",), "rbbb"), (("lbbb",), "lbbb"), (("av_block_1",), "av_block_1"),
+                                         (("left_axis_deviation",), "left_axis_deviation"), (("pvc",), "pvc")])
+def test_statements_found_with_evidence(labels, code):
+    result = measure(_sim(3, labels).recording, CONFIG)
+    found = {s.code: s for s in result.statements}
+    assert code in found, sorted(found)
+    statement = found[code]
+    assert statement.criteria and statement.evidence.values
+    assert all(s.code in LABELS for s in result.statements)
+
+
+def test_fiducials_placed_on_every_beat_within_tolerance():
+    sim = _sim(11)
+    result = measure(sim.recording, CONFIG)
+    truth = {round(b.r_peak_s, 2): b for b in sim.truth.beats if b.r_peak_s is not None}
+    matched = 0
+    for beat in result.fiducials.beats:
+        if beat.kind != "N":
+            continue
+        ref = min(truth.values(), key=lambda b: abs(b.r_peak_s - beat.r_s))
+        assert abs(beat.qrs_on_s - ref.qrs_on_s) <= 0.008 and abs(beat.p_on_s - ref.p_on_s) <= 0.008
+        matched += 1
+    assert matched >= 8
+    assert result.median_beats_mv is not None and result.median_beats_mv.shape[1] == 12
+
+
+def test_qtc_formulas_and_axis_are_exact():
+    qtc = qtc_ms(400.0, 1000.0)
+    assert (qtc.bazett, qtc.fridericia, qtc.framingham, qtc.hodges) == pytest.approx((400.0, 400.0, 400.0, 400.0))
+    qtc = qtc_ms(360.0, 640.0)
+    assert qtc.bazett == pytest.approx(450.0) and qtc.framingham == pytest.approx(360 + 154 * 0.36)
+    assert qtc.hodges == pytest.approx(360 + 1.75 * (60 / 0.64 - 60))
+    # A dipole at 60 deg projects cos(theta - 60) onto each limb lead.
+    areas = {lead: np.cos(np.deg2rad(angle - 60.0)) for lead, angle in
+             {"I": 0, "II": 60, "III": 120, "aVR": -150, "aVL": -30, "aVF": 90}.items()}
+    assert frontal_axis_deg(areas) == pytest.approx(60.0)
+    assert frontal_axis_deg({"I": 1.0, "II": 0.5}) is not None and frontal_axis_deg({"V1": 1.0}) is None
+
+
+# ---- edge cases ---------------------------------------------------------------------------------
+def test_flat_line_gives_flags_and_reasons_not_numbers():
+    result = measure(Recording(np.zeros((5000, 12)), 500.0, LEADS), CONFIG)
+    assert "flat_line" in result.quality.flags and result.rhythm.label is None
+    assert result.global_.qrs_ms is None and "global.qrs_ms" in result.not_measurable
+    assert result.statements == []
+
+
+def test_pure_noise_fabricates_nothing():
+    noise = np.random.default_rng(0).normal(0.0, 0.1, (5000, 12))
+    result = measure(Recording(noise, 500.0, LEADS), CONFIG)
+    assert result.rhythm.label is None and result.global_.heart_rate_bpm is None
+    assert result.statements == [] and "few_beats" in result.quality.flags
+
+
+def test_one_lead_measures_intervals_but_no_axis():
+    sim = _sim(5)
+    result = measure(sim.recording.select(["II"]), CONFIG)
+    assert abs(result.global_.qrs_ms - sim.truth.qrs_ms) <= 15.0
+    assert result.global_.axis_deg.qrs is None and "global.axis_deg.qrs" in result.not_measurable
+
+
+def test_100_hz_record():
+    # At 100 Hz a sample is 10 ms and the 45-Hz low-pass widens every edge: 3 samples allowed.
+    sim = _sim(6, fs_hz=100.0)
+    result = measure(sim.recording, CONFIG)
+    assert abs(result.global_.heart_rate_bpm - sim.truth.heart_rate_bpm) <= 2.0
+    assert abs(result.global_.qrs_ms - sim.truth.qrs_ms) <= 30.0
+    assert abs(result.global_.pr_ms - sim.truth.pr_ms) <= 30.0
+
+
+def test_two_beats_name_no_rhythm():
+    sim = _sim(8, ("sinus_bradycardia",))
+    short = sim.recording.window(0.0, 2.2)
+    result = measure(short, CONFIG)
+    assert result.rhythm.label is None and "rhythm.label" in result.not_measurable
+    assert "few_beats" in result.quality.flags
+
+
+def test_3x4_page_with_nan_gaps_uses_the_leads_covering_each_beat():
+    sim = _sim(9)
+    signal = np.array(sim.recording.signal_mv)
+    fs = sim.recording.fs_hz
+    columns = [("I", "II", "III"), ("aVR", "aVL", "aVF"), ("V1", "V2", "V3"), ("V4", "V5", "V6")]
+    for k, leads in enumerate(columns):
+        for lead in leads:
+            if lead == "II":
+                continue  # the rhythm strip
+            j = LEADS.index(lead)
+            keep = np.zeros(len(signal), bool)
+            keep[int(2.5 * k * fs):int(2.5 * (k + 1) * fs)] = True
+            signal[~keep, j] = np.nan
+    result = measure(sim.recording.with_signal(signal), CONFIG)
+    assert abs(result.global_.heart_rate_bpm - sim.truth.heart_rate_bpm) <= 1.0
+    assert abs(result.global_.qrs_ms - sim.truth.qrs_ms) <= 12.0
+    assert abs(result.global_.qt_ms - sim.truth.qt_ms) <= 20.0
+
+
+def test_long_nan_gap_in_every_lead():
+    sim = _sim(10)
+    signal = np.array(sim.recording.signal_mv)
+    signal[1000:4000] = np.nan
+    result = measure(sim.recording.with_signal(signal), CONFIG)
+    assert result.rhythm.n_beats >= 2
+    assert result.global_.qrs_ms is None or abs(result.global_.qrs_ms - sim.truth.qrs_ms) <= 15.0
+
+
+def test_pacing_spikes_are_flagged_and_removed():
+    sim = _sim(12)
+    signal = np.array(sim.recording.signal_mv)
+    fs = sim.recording.fs_hz
+    for beat in sim.truth.beats:
+        if beat.qrs_on_s is not None and 0.01 < beat.qrs_on_s < sim.recording.duration_s - 0.01:
+            signal[int(beat.qrs_on_s * fs) - 3, :] += 4.0  # a 2-ms, 4-mV ventricular pacing spike
+    result = measure(sim.recording.with_signal(signal), CONFIG)
+    assert "pacing" in result.quality.flags and len(result.quality.pacing_spike_times_s) >= 8
+    assert abs(result.global_.qrs_ms - sim.truth.qrs_ms) <= 12.0
+
+
+def test_limb_lead_reversal_is_suspected():
+    sim = _sim(13)
+    rec = sim.recording
+    # LA/RA swapped: I inverted, II and III exchanged, aVR and aVL exchanged.
+    swapped = {"I": -rec.lead("I"), "II": rec.lead("III"), "III": rec.lead("II"),
+               "aVR": rec.lead("aVL"), "aVL": rec.lead("aVR"), "aVF": rec.lead("aVF")}
+    signal = np.array(rec.signal_mv)
+    for lead, values in swapped.items():
+        signal[:, LEADS.index(lead)] = values
+    result = measure(rec.with_signal(signal), CONFIG)
+    assert result.quality.limb_lead_reversal_suspected and "limb_lead_reversal" in result.quality.flags
+    assert not measure(rec, CONFIG).quality.limb_lead_reversal_suspected
+
+
+def test_bad_inputs_raise_typed_errors():
+    with pytest.raises(InputError, match="fs_hz"):
+        measure(Recording(np.zeros((2000, 1)), 50.0, ("II",)), CONFIG)
+    with pytest.raises(InputError, match="detection_lowpass_hz"):
+        MeasureConfig(detection_lowpass_hz=1.0)
+    short = np.full((5000, 2), np.nan)
+    short[:100, 0] = 0.1
+    with pytest.raises(MeasurementError):
+        measure(Recording(short, 500.0, ("I", "II")), CONFIG)
+
+
+# ---- contract -----------------------------------------------------------------------------------
+def test_json_contract_keys_and_nulls_have_reasons():
+    result = measure(_sim(14).recording, CONFIG).to_json_dict()
+    g = result["global"]
+    for key in ("heart_rate_bpm", "rr_ms", "p_duration_ms", "pr_ms", "qrs_ms", "qt_ms"):
+        assert key in g
+    assert set(g["qtc_ms"]) == {"bazett", "fridericia", "framingham", "hodges"}
+    assert set(g["axis_deg"]) == {"p", "qrs", "t"}
+    assert {"label", "pac_count", "pvc_count", "evidence"} <= set(result["rhythm"])
+    assert {"statements", "leads", "quality", "fiducials", "not_measurable"} <= set(result)
+    for key, value in g.items():
+        if value is None:
+            assert f"global.{key}" in result["not_measurable"]
+    json.dumps(result)
+
+
+def test_committed_schema_is_up_to_date():
+    committed = json.loads((REPO / "docs" / "measurement.schema.json").read_text())
+    assert committed == Measurement.json_schema(), "regenerate docs/measurement.schema.json (see docs/measurement.md)"
+
+
+def test_cli_json_and_bad_input(tmp_path, capsys):
+    path = write_record(_sim(15).recording, tmp_path / "rec.npz")[0]
+    assert main(["measure", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rhythm"]["label"] == "sinus_rhythm"
+    assert main(["measure", str(path)]) == 0
+    assert "Rhythm" in capsys.readouterr().out
+    assert main(["measure", str(tmp_path / "missing.npz")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ecg-agent: error:") and len(err.strip().splitlines()) == 1

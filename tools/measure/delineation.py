@@ -1,0 +1,316 @@
+"""Global fiducial points on the median beats: P, QRS and T onsets and offsets.
+
+Every lead's median beat is delineated on its own; the global point follows the AHA/ACC/HRS
+definition (earliest onset, latest offset over the leads) after rejecting lead values far from
+the leads' median: the QRS onset/offset are the earliest/latest remaining lead values, P and T
+the ``lead_rank_onset``/``lead_rank_offset``-th. Every boundary is the knee where a wave meets
+the baseline, found by the trapezium-area method (Vázquez-Seisdedos et al. 2011), which is far
+less sensitive to noise than a tangent or a slope threshold.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from tools.measure.config import MeasureConfig
+from tools.measure.median_beat import MedianBeats
+
+__all__ = ["Delineation", "delineate"]
+
+_QRS_CORE_S = (-0.06, 0.06)     # the steepest point of the QRS lies here around the fiducial
+_CORE_FRACTION = 0.15           # the QRS core: summed slope above this fraction of its peak
+_CORE_SMOOTH_S = 0.04           # bridges the notches of a wide QRS
+_QRS_LIMIT_S = (-0.20, 0.25)    # onsets/offsets are never searched beyond this
+_QRS_MIN_SLOPE_FRACTION = 0.1   # leads with a max QRS slope below this fraction of the largest are ignored
+_T_START_AFTER_QRS_S = 0.06
+_T_KNEE_SPAN_S = 0.20
+_T_STEEPEST_WITHIN_S = 0.12     # the steepest T downslope follows the T peak within this
+_T_PEAK_NEAR_S = 0.08           # a lead's T peak lies within this of the multi-lead T peak
+_T_PEAK_MAX_S = 0.45            # after QRS onset; a T peak later than this would mean QT > 600 ms
+_P_KNEE_SPAN_S = 0.10
+_P_GAP_BEFORE_QRS_S = 0.02
+_FLAT_SLOPE_FRACTION = 0.05     # slope below this fraction of the QRS upstroke: the PR segment
+_FLAT_MARGIN_S = 0.02
+_REVERSAL_FRACTION = 0.1        # a slope reversal beyond noise: the next wave has begun
+_SMOOTH_S = 0.016               # smoothing of the slope used to find turning points
+_MAJOR_WAVE_FRACTION = 0.3      # P/T ends are read only in leads showing at least this fraction of the largest wave
+_BASELINE_S = (-0.03, -0.01)    # PR-segment window before QRS onset: the isoelectric level
+
+FIDUCIALS = ("p_on", "p_off", "qrs_on", "qrs_off", "t_peak", "t_off")
+
+
+@dataclass(frozen=True)
+class Delineation:
+    """Fiducials of the median beat, in s relative to the QRS fiducial.
+
+    Attributes
+    ----------
+    global_s : dict
+        ``p_on``, ``p_off``, ``qrs_on``, ``qrs_off``, ``t_peak``, ``t_off``: float or None.
+    lead_s : dict
+        The same keys, each an (n_leads,) array of per-lead points (NaN where not found).
+    baseline_mv : (n_leads,) array
+        Isoelectric level of each lead's median beat (PR segment), mV.
+    reasons : dict
+        Why a global point is None, keyed like ``global_s``.
+    """
+
+    global_s: dict[str, float | None]
+    lead_s: dict[str, np.ndarray]
+    baseline_mv: np.ndarray
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+def _crossing(values: np.ndarray, start: int, stop: int, level: float) -> float | None:
+    """Fractional index where ``values`` first drops below ``level`` walking from start to stop."""
+    step = 1 if stop > start else -1
+    for i in range(start, stop, step):
+        if values[i] < level:
+            prev = values[i - step]
+            frac = (prev - level) / (prev - values[i]) if prev != values[i] else 0.0
+            return i - step + step * frac
+    return None
+
+
+def _qrs_core(beat: np.ndarray, fid: int, fs_hz: float) -> slice:
+    """Samples of the QRS complex proper: the contiguous span around the fiducial where the
+    summed slope of all leads stays above ``_CORE_FRACTION`` of its peak (no P or T wave is
+    that steep), limited to ``_QRS_LIMIT_S``; wide complexes get a wide core."""
+    slope = np.nansum(np.abs(np.gradient(beat, axis=0)), axis=1)
+    env = ndimage.uniform_filter1d(slope, max(1, int(_CORE_SMOOTH_S * fs_hz)))
+    lo, hi = max(0, fid + int(_QRS_LIMIT_S[0] * fs_hz)), min(len(env) - 1, fid + int(_QRS_LIMIT_S[1] * fs_hz))
+    centre = fid + int(_QRS_CORE_S[0] * fs_hz) + int(np.argmax(env[fid + int(_QRS_CORE_S[0] * fs_hz):fid + int(_QRS_CORE_S[1] * fs_hz) + 1]))
+    level = _CORE_FRACTION * env[centre]
+    start, stop = centre, centre
+    while start > lo and env[start - 1] >= level:
+        start -= 1
+    while stop < hi and env[stop + 1] >= level:
+        stop += 1
+    return slice(start, stop + 1)
+
+
+def _qrs_lead(y: np.ndarray, core: slice, fid: int, fs_hz: float, config: MeasureConfig) -> tuple[float, float, float]:
+    """(onset index, offset index, max slope) of one lead's QRS; NaN when not found.
+
+    The steep part is where the lead's slope inside the QRS ``core`` exceeds
+    ``qrs_steep_fraction`` of its maximum; from its first and last samples the trapezium knee is
+    sought over ``qrs_onset_span_s`` back and ``qrs_offset_span_s`` forward.
+    """
+    lo, hi = max(1, fid + int(_QRS_LIMIT_S[0] * fs_hz)), min(len(y) - 2, fid + int(_QRS_LIMIT_S[1] * fs_hz))
+    if not np.isfinite(y[lo:hi + 1]).all():
+        return np.nan, np.nan, np.nan
+    slope = np.abs(np.gradient(y)) * fs_hz
+    seg = slope[core]
+    peak = float(seg.max())
+    steep = np.flatnonzero(seg >= config.qrs_steep_fraction * peak) + core.start
+    first, last = int(steep[0]), int(steep[-1])
+    smooth = int(_SMOOTH_S * fs_hz)
+    onset = _knee(y, first, max(lo, first - int(config.qrs_onset_span_s * fs_hz)), smooth, int(_FLAT_MARGIN_S * fs_hz))
+    # Notched QRS complexes (bundle-branch blocks) reverse their slope before they end.
+    offset = _knee(y, last, min(hi, last + int(config.qrs_offset_span_s * fs_hz)), smooth, stop_at_reversal=False)
+    # Where the ST segment runs straight into a T upstroke (fast rates) the knee slides into the
+    # T wave; the point where the slope has fallen to a small fraction of the QRS slope does not.
+    flat = _crossing(slope, last, hi, config.qrs_offset_slope_fraction * peak)
+    if flat is not None:
+        offset = min(offset, flat)
+    return onset, offset, peak
+
+
+def _knee(y: np.ndarray, tm: int, tr: int, smooth: int, flat_margin: int | None = None,
+          stop_at_reversal: bool = True) -> float:
+    """Trapezium-area knee between the steepest point ``tm`` and a point ``tr`` past the wave's end.
+
+    With ``stop_at_reversal`` the search stops where the signal turns back (its smoothed slope
+    reverses by more than ``_REVERSAL_FRACTION`` of the slope at ``tm``): that is the next wave,
+    which would otherwise pull the knee into it. With ``flat_margin`` (samples) it also stops
+    that far past the point where the slope first flattens.
+    """
+    if abs(tr - tm) < 2:
+        return float(tm)
+    step = 1 if tr > tm else -1
+    # Turning points are judged on a smoothed slope so that noise does not stop the search.
+    smoothed = ndimage.uniform_filter1d(y[min(tm, tr):max(tm, tr) + 1], max(1, smooth), mode="nearest")
+    slope = np.gradient(smoothed)
+    if step < 0:
+        slope = slope[::-1]
+    reference = slope[0]
+    if reference != 0 and stop_at_reversal:
+        reversed_at = np.flatnonzero(slope * np.sign(reference) < -_REVERSAL_FRACTION * abs(reference))
+        if reversed_at.size:
+            tr = tm + step * int(reversed_at[0])
+        if flat_margin is not None:
+            # Before a QRS the baseline is flat: the knee lies within a margin of where the slope
+            # first falls to ~0, not at the start of a P wave further back.
+            flat = np.flatnonzero(np.abs(slope) < _FLAT_SLOPE_FRACTION * abs(reference))
+            if flat.size and flat[0] + flat_margin < abs(tr - tm):
+                tr = tm + step * int(flat[0] + flat_margin)
+    idx = np.arange(min(tm, tr), max(tm, tr) + 1)
+    area = (y[tm] - y[idx]) * (np.abs(tr - idx) + abs(tr - tm))
+    sign = 1.0 if (y[tm] - y[tr]) >= 0 else -1.0
+    return float(idx[int(np.argmax(sign * area))])
+
+
+def _wave_lead(y: np.ndarray, base: float, lo: int, hi: int, span: int, min_mv: float,
+               want_onset: bool, smooth: int, peak_window: tuple[int, int] | None = None,
+               steepest_within: int | None = None) -> tuple[float, float, float, float]:
+    """(onset, peak, offset, amplitude_mv) of the largest deflection of ``y`` in [lo, hi).
+
+    Indices are NaN (amplitude 0) when the deflection is below ``min_mv`` or sits on the window
+    edge. For a P wave (``want_onset``) the deflection is measured from the straight line
+    joining the window ends, so a sloping TP segment is not taken for a wave. ``peak_window``
+    restricts where the peak may lie (the ends are still sought up to ``lo``/``hi``).
+    """
+    missing = (np.nan, np.nan, np.nan, 0.0)
+    steepest_within = span if steepest_within is None else steepest_within
+    if hi - lo < 5 or not np.isfinite(y[lo:hi]).all():
+        return missing
+    reference = np.linspace(y[lo], y[hi - 1], hi - lo) if want_onset else np.full(hi - lo, base)
+    dev = y[lo:hi] - reference
+    a, b = (0, hi - lo) if peak_window is None else (peak_window[0] - lo, peak_window[1] - lo)
+    i = a + int(np.argmax(np.abs(dev[a:b])))
+    peak, amplitude = lo + i, float(abs(dev[i]))
+    if amplitude < min_mv or peak in (lo, hi - 1):
+        return missing
+    slope = np.gradient(y) * np.sign(dev[i])
+    onset = np.nan
+    if want_onset and peak - lo >= 2:
+        tm = max(lo, peak - steepest_within) + int(np.argmax(slope[max(lo, peak - steepest_within):peak]))
+        onset = _knee(y, tm, max(lo, tm - span), smooth)
+    offset = np.nan
+    if hi - peak >= 2:
+        # The steepest descent follows the peak within one span (beyond it lies the next wave).
+        tm = peak + int(np.argmin(slope[peak:min(hi, peak + steepest_within)]))
+        offset = _knee(y, tm, min(hi - 1, tm + span), smooth)
+    return onset, float(peak), offset, amplitude
+
+
+def _drop_weak(points: dict[str, np.ndarray], names: tuple[str, ...], amplitude: np.ndarray) -> None:
+    """Forget the points of leads whose wave is under a fraction of the largest: flat waves
+    have no reliable end and, in numbers, outvote the leads that show the wave clearly."""
+    if amplitude.max() > 0:
+        weak = amplitude < _MAJOR_WAVE_FRACTION * amplitude.max()
+        for name in names:
+            points[name][weak] = np.nan
+
+
+def _ranked(values: np.ndarray, rank: int, latest: bool, tolerance: float) -> float | None:
+    """The ``rank``-th earliest (or latest) of the lead values within ``tolerance`` of their median.
+
+    Leads far from the consensus are a wrong wave picked in that lead (a previous T wave taken
+    for a P wave, a U wave for a T wave), not an earlier onset that the other leads missed.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return None
+    kept = np.sort(finite[np.abs(finite - np.median(finite)) <= tolerance])
+    if kept.size == 0:  # two leads that disagree: no consensus, take their middle
+        return float(np.median(finite))
+    if latest:
+        kept = kept[::-1]
+    return float(kept[min(rank, kept.size) - 1])
+
+
+def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig) -> Delineation:
+    """Per-lead and global fiducials of the median beats.
+
+    Parameters
+    ----------
+    median : MedianBeats
+        Median beats (n_window, n_leads), mV.
+    rr_s : float or None
+        Median RR interval in s; bounds the T-wave search (None: 1 s is assumed).
+    config : MeasureConfig
+
+    Returns
+    -------
+    Delineation
+        Global points are None (with a reason) when no lead supports them.
+    """
+    fs, fid, beat = median.fs_hz, median.fiducial_index, median.signal_mv
+    n_leads = beat.shape[1]
+    lead = {name: np.full(n_leads, np.nan) for name in FIDUCIALS}
+    core = _qrs_core(beat, fid, fs)
+    qrs = np.array([_qrs_lead(beat[:, k], core, fid, fs, config) for k in range(n_leads)])
+    strong = qrs[:, 2] >= _QRS_MIN_SLOPE_FRACTION * np.nanmax(qrs[:, 2]) if np.isfinite(qrs[:, 2]).any() else np.zeros(n_leads, bool)
+    lead["qrs_on"][strong], lead["qrs_off"][strong] = qrs[strong, 0], qrs[strong, 1]
+    glob: dict[str, float | None] = dict.fromkeys(FIDUCIALS)
+    tol = config.lead_consensus_s * fs
+    reasons: dict[str, str] = {}
+    glob["qrs_on"] = _ranked(lead["qrs_on"], config.qrs_rank_onset, False, tol)
+    glob["qrs_off"] = _ranked(lead["qrs_off"], config.qrs_rank_offset, True, config.qrs_offset_consensus_s * fs)
+    if glob["qrs_on"] is None or glob["qrs_off"] is None:
+        reasons = {name: "no lead has a delineable QRS complex" for name in FIDUCIALS}
+        return Delineation(_to_s(glob, fid, fs), _to_s_arrays(lead, fid, fs), np.full(n_leads, np.nan), reasons)
+    on, off = glob["qrs_on"], glob["qrs_off"]
+    b0, b1 = int(round(on + _BASELINE_S[0] * fs)), int(round(on + _BASELINE_S[1] * fs)) + 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # leads masked as unusable are all NaN
+        baseline = np.nanmean(beat[max(0, b0):max(1, b1)], axis=0) if b1 > 0 else np.full(n_leads, np.nan)
+    rr = rr_s if rr_s is not None and np.isfinite(rr_s) else 1.0
+    t_lo = int(round(off + _T_START_AFTER_QRS_S * fs))
+    t_hi = min(len(beat), int(round(on + min(0.65, max(0.30, rr - 0.10)) * fs)))
+    t_peak_limit = int(round(on + _T_PEAK_MAX_S * fs))
+    glob["t_off"] = _t_waves(beat, baseline, t_lo, t_hi, t_peak_limit, lead, tol, fs, config)
+    # The P wave lies after the previous beat's T wave (T end one RR earlier).
+    p_lo, p_hi = max(0, int(round(on - config.max_pr_s * fs))), int(round(on - _P_GAP_BEFORE_QRS_S * fs))
+    if glob["t_off"] is not None:
+        p_lo = max(p_lo, int(round(glob["t_off"] - rr * fs + _P_GAP_BEFORE_QRS_S * fs)))
+    glob["p_on"], glob["p_off"] = _p_waves(beat, baseline, p_lo, p_hi, lead, tol, fs, config)
+    # At fast rates the next beat's P wave falls inside the T search window: search again before it.
+    if glob["p_on"] is not None and glob["p_on"] + rr * fs < t_hi:
+        glob["t_off"] = _t_waves(beat, baseline, t_lo, int(glob["p_on"] + rr * fs), t_peak_limit, lead, tol, fs, config)
+    glob["t_peak"] = float(np.nanmedian(lead["t_peak"])) if np.isfinite(lead["t_peak"]).any() else None
+    for name, why in (("t_off", "no lead shows a T wave above min_wave_mv"),
+                      ("t_peak", "no lead shows a T wave above min_wave_mv"),
+                      ("p_on", "no lead shows a P wave above min_wave_mv"),
+                      ("p_off", "no lead shows a P wave above min_wave_mv")):
+        if glob[name] is None:
+            reasons[name] = why
+    return Delineation(_to_s(glob, fid, fs), _to_s_arrays(lead, fid, fs), baseline, reasons)
+
+
+def _p_waves(beat: np.ndarray, baseline: np.ndarray, lo: int, hi: int, lead: dict[str, np.ndarray],
+             tol: float, fs: float, config: MeasureConfig) -> tuple[float | None, float | None]:
+    """Delineate every lead's P wave in [lo, hi) (filling ``lead``); the global P onset and offset."""
+    amplitude = np.zeros(len(baseline))
+    lead["p_on"][:], lead["p_off"][:] = np.nan, np.nan
+    for k in np.flatnonzero(np.isfinite(baseline)):
+        lead["p_on"][k], _, lead["p_off"][k], amplitude[k] = _wave_lead(
+            beat[:, k], baseline[k], lo, hi, int(_P_KNEE_SPAN_S * fs), config.min_wave_mv, True, int(_SMOOTH_S * fs))
+    _drop_weak(lead, ("p_on", "p_off"), amplitude)
+    return (_ranked(lead["p_on"], config.lead_rank_onset, False, tol),
+            _ranked(lead["p_off"], config.lead_rank_offset, True, tol))
+
+
+def _t_waves(beat: np.ndarray, baseline: np.ndarray, lo: int, hi: int, peak_limit: int,
+             lead: dict[str, np.ndarray], tol: float, fs: float, config: MeasureConfig) -> float | None:
+    """Delineate every lead's T wave in [lo, hi) (filling ``lead``); the global T end (index) or None."""
+    amplitude = np.zeros(len(baseline))
+    lead["t_peak"][:], lead["t_off"][:] = np.nan, np.nan
+    usable = np.flatnonzero(np.isfinite(baseline))
+    if hi - lo < 5 or usable.size == 0 or not np.isfinite(beat[lo:hi, usable]).all():
+        return None
+    # The T wave is where the leads together deviate most; each lead's T peak is sought near
+    # it, so a next P wave larger than a flat T in some lead is not taken for that lead's T.
+    rms = np.sqrt(np.mean((beat[lo:hi, usable] - baseline[usable]) ** 2, axis=1))
+    # A T peak lies within _T_PEAK_MAX_S of the QRS onset (the window may go on to a next P wave).
+    centre = lo + int(np.argmax(rms[:max(1, peak_limit - lo)]))
+    near = (max(lo, centre - int(_T_PEAK_NEAR_S * fs)), min(hi, centre + int(_T_PEAK_NEAR_S * fs) + 1))
+    for k in usable:
+        _, lead["t_peak"][k], lead["t_off"][k], amplitude[k] = _wave_lead(
+            beat[:, k], baseline[k], lo, hi, int(_T_KNEE_SPAN_S * fs), config.min_wave_mv, False, int(_SMOOTH_S * fs),
+            near, int(_T_STEEPEST_WITHIN_S * fs))
+    _drop_weak(lead, ("t_peak", "t_off"), amplitude)
+    return _ranked(lead["t_off"], config.lead_rank_offset, True, 1.5 * tol)
+
+
+def _to_s(points: dict[str, float | None], fid: int, fs: float) -> dict[str, float | None]:
+    return {k: None if v is None else (v - fid) / fs for k, v in points.items()}
+
+
+def _to_s_arrays(points: dict[str, np.ndarray], fid: int, fs: float) -> dict[str, np.ndarray]:
+    return {k: (v - fid) / fs for k, v in points.items()}

@@ -1,0 +1,190 @@
+"""``measure``: recording in, :class:`~tools.measure.result.Measurement` out.
+
+Stages (one module each): preprocess -> beats -> median_beat -> delineation -> atrial ->
+intervals/axes -> rhythm -> lead_matrix -> quality -> statements.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tools.errors import InputError, MeasurementError
+from tools.measure.atrial import AtrialActivity, atrial_waves, locate_p_waves
+from tools.measure.beats import Beats, detect_beats
+from tools.measure.config import MeasureConfig
+from tools.measure.delineation import FIDUCIALS, Delineation, delineate
+from tools.measure.intervals import frontal_axis_deg, net_areas, qtc_ms
+from tools.measure.lead_matrix import lead_matrix
+from tools.measure.median_beat import MedianBeats, median_beats
+from tools.measure.preprocess import filter_leads, remove_pacing_spikes
+from tools.measure.quality import lead_quality, limb_reversal_suspected
+from tools.measure.result import Axes, BeatFiducials, Fiducials, GlobalMeasurements, LeadQuality, Measurement, Quality
+from tools.measure.rhythm import RateStats, classify_rhythm, rate_stats
+from tools.measure.statements import make_statements
+from tools.recording import Recording
+
+__all__ = ["measure", "FS_RANGE_HZ"]
+
+FS_RANGE_HZ = (100.0, 1000.0)
+_MIN_BEATS = 3
+_TERMINAL_S = 0.04
+
+
+def _interval_ms(g: dict[str, float | None], start: str, end: str) -> float | None:
+    return None if g[start] is None or g[end] is None else (g[end] - g[start]) * 1000.0
+
+
+def _global(d: Delineation, median: MedianBeats, leads: tuple[str, ...], rates: RateStats, atrial_rate: float | None,
+            usable: np.ndarray) -> tuple[GlobalMeasurements, dict[str, dict[str, float]]]:
+    g = d.global_s
+    beat = np.where(usable[None, :], median.signal_mv, np.nan)
+    areas = {wave: net_areas(beat, leads, d.baseline_mv, median.fiducial_index, median.fs_hz, g[a], g[b])
+             for wave, a, b in (("p", "p_on", "p_off"), ("qrs", "qrs_on", "qrs_off"), ("t", "qrs_off", "t_off"))}
+    qt = _interval_ms(g, "qrs_on", "t_off")
+    return GlobalMeasurements(
+        heart_rate_bpm=rates.heart_rate_bpm, atrial_rate_bpm=atrial_rate, rr_ms=rates.rr_ms, rr_sd_ms=rates.rr_sd_ms,
+        rr_min_ms=rates.rr_min_ms, rr_max_ms=rates.rr_max_ms, p_duration_ms=_interval_ms(g, "p_on", "p_off"),
+        pr_ms=_interval_ms(g, "p_on", "qrs_on"), qrs_ms=_interval_ms(g, "qrs_on", "qrs_off"), qt_ms=qt,
+        qtc_ms=qtc_ms(qt, rates.rr_ms),
+        axis_deg=Axes(p=frontal_axis_deg(areas["p"]), qrs=frontal_axis_deg(areas["qrs"]), t=frontal_axis_deg(areas["t"])),
+    ), areas
+
+
+def _beat_fiducials(beats: Beats, d: Delineation, atrial: AtrialActivity, fs: float) -> list[BeatFiducials]:
+    g, out = d.global_s, []
+    for i, (r, kind) in enumerate(zip(beats.r_samples, beats.kinds)):
+        t = r / fs
+        dominant = kind in "NA"
+        pr = atrial.pr_s[i]
+
+        def at(name: str, ok: bool = True) -> float | None:
+            return None if g[name] is None or not ok else t + g[name]
+        out.append(BeatFiducials(
+            index=i, kind=kind, r_s=t, p_on_s=at("p_on", dominant), p_off_s=at("p_off", dominant),
+            qrs_on_s=t + (g["qrs_on"] or 0.0), qrs_off_s=t + (g["qrs_off"] or 0.0), t_off_s=at("t_off", dominant),
+            pr_ms=float(pr * 1000) if np.isfinite(pr) else None))
+    return out
+
+
+def _not_measurable(gm: GlobalMeasurements, d: Delineation, n_beats: int, rhythm_reason: str | None,
+                    no_p: bool) -> dict[str, str]:
+    why_p = "atrial fibrillation or flutter: no P waves" if no_p else (d.reasons.get("p_on") or "P wave not delineated")
+    why = {"p": why_p, "qrs": d.reasons.get("qrs_on", "QRS not delineated"), "t": d.reasons.get("t_off", "T end not found")}
+    if n_beats < 2:
+        why = {k: f"{n_beats} beat(s) detected" for k in why}
+    reasons = {}
+    for path, value, cause in (
+            ("global.heart_rate_bpm", gm.heart_rate_bpm, f"{n_beats} beat(s): a rate needs 2"),
+            ("global.rr_ms", gm.rr_ms, f"{n_beats} beat(s): an RR needs 2"),
+            ("global.rr_sd_ms", gm.rr_sd_ms, "fewer than 2 RR intervals between dominant beats"),
+            ("global.atrial_rate_bpm", gm.atrial_rate_bpm, "no organised P wave conducted 1:1"),
+            ("global.p_duration_ms", gm.p_duration_ms, why["p"]), ("global.pr_ms", gm.pr_ms, why["p"]),
+            ("global.qrs_ms", gm.qrs_ms, why["qrs"]), ("global.qt_ms", gm.qt_ms, why["t"]),
+            ("global.axis_deg.p", gm.axis_deg.p, why["p"] if gm.p_duration_ms is None else "fewer than 2 usable limb leads"),
+            ("global.axis_deg.qrs", gm.axis_deg.qrs, why["qrs"] if gm.qrs_ms is None else "fewer than 2 usable limb leads"),
+            ("global.axis_deg.t", gm.axis_deg.t, why["t"] if gm.qt_ms is None else "fewer than 2 usable limb leads")):
+        if value is None:
+            reasons[path] = cause
+    for name in ("bazett", "fridericia", "framingham", "hodges"):
+        if getattr(gm.qtc_ms, name) is None:
+            reasons[f"global.qtc_ms.{name}"] = "QT or RR not measurable"
+    if rhythm_reason:
+        reasons["rhythm.label"] = rhythm_reason
+    return reasons
+
+
+def _check(recording: Recording) -> None:
+    if not FS_RANGE_HZ[0] <= recording.fs_hz <= FS_RANGE_HZ[1]:
+        raise InputError(f"fs_hz={recording.fs_hz:g} is outside the {FS_RANGE_HZ[0]:g}-{FS_RANGE_HZ[1]:g} Hz "
+                         "that measure supports; resample first")
+
+
+def measure(recording: Recording, config: MeasureConfig) -> Measurement:
+    """Measure a recording the way a clinical program does: median beat first, then rules.
+
+    Parameters
+    ----------
+    recording : Recording
+        Any lead subset, 100-1000 Hz, NaN gaps allowed (digitized 3x4 pages).
+    config : MeasureConfig
+
+    Returns
+    -------
+    Measurement
+        Nulls carry their reason in ``not_measurable``; technical problems are in ``quality.flags``.
+
+    Raises
+    ------
+    InputError
+        Sampling rate outside 100-1000 Hz.
+    MeasurementError
+        No lead has a finite run long enough to filter (0.5 s).
+    """
+    _check(recording)
+    fs, leads = recording.fs_hz, recording.leads
+    cleaned, spikes = remove_pacing_spikes(recording.signal_mv, fs)
+    detection = filter_leads(cleaned, fs, config.detection_lowpass_hz, config)
+    filtered = filter_leads(cleaned, fs, config.measurement_lowpass_hz, config)
+    if not np.isfinite(filtered).any():
+        raise MeasurementError("no lead has 0.5 s of continuous signal: nothing can be measured")
+    beats = detect_beats(detection, fs, config)
+    n_beats = len(beats.r_samples)
+    rates = rate_stats(beats, fs)
+    median = median_beats(filtered, beats, fs, config)
+    quality_rows = lead_quality(recording.signal_mv, filtered, beats, median, leads)
+    usable = np.array([row.usable for row in quality_rows])
+    enough = n_beats >= _MIN_BEATS or (n_beats >= 1 and bool(usable.any()))
+    masked = MedianBeats(np.where(usable[None, :], median.signal_mv, np.nan), median.fiducial_index, fs, median.n_beats)
+    rr_s = None if rates.rr_ms is None else float(np.median(np.diff(beats.r_samples))) / fs
+    d = delineate(masked, rr_s, config) if enough and usable.any() else _empty_delineation(len(leads), n_beats)
+    atrial = locate_p_waves(filtered, beats, masked, d)
+    p_ms = _interval_ms(d.global_s, "p_on", "qrs_on")
+    waves = atrial_waves(filtered, beats, masked, leads)
+    rhythm, rhythm_reason = classify_rhythm(beats, atrial, waves, rates, p_ms, fs, config)
+    no_p = rhythm.label in ("atrial_fibrillation", "atrial_flutter")
+    if no_p:
+        d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv, d.reasons)
+    atrial_rate = rates.heart_rate_bpm if rhythm.label and rhythm.label.startswith("sinus") and not rhythm.av_block \
+        else waves.rate_bpm if rhythm.label == "atrial_flutter" else None
+    gm, areas = _global(d, masked, leads, rates, atrial_rate, usable)
+    rows = lead_matrix(masked, leads, d, usable)
+    g = d.global_s
+    terminal = {} if g["qrs_off"] is None else {
+        k: v / _TERMINAL_S for k, v in net_areas(masked.signal_mv, leads, d.baseline_mv, masked.fiducial_index, fs,
+                                                 g["qrs_off"] - _TERMINAL_S, g["qrs_off"]).items()}
+    statements = make_statements(gm, rhythm, rows, terminal, config)
+    reversal = limb_reversal_suspected(areas["qrs"], areas["p"], areas["t"])
+    flags = _flags(quality_rows, n_beats, spikes, reversal)
+    result = Measurement(
+        fs_hz=fs, duration_s=recording.duration_s, leads_present=list(leads), **{"global": gm}, rhythm=rhythm,
+        statements=statements, leads=rows,
+        quality=Quality(leads=quality_rows, limb_lead_reversal_suspected=reversal,
+                        pacing_spike_times_s=[float(s / fs) for s in spikes], flags=flags),
+        fiducials=Fiducials(median_s=g, median_window_s=(float(masked.time_s()[0]), float(masked.time_s()[-1])),
+                            beats=_beat_fiducials(beats, d, atrial, fs) if g["qrs_on"] is not None else []),
+        not_measurable=_not_measurable(gm, d, n_beats, rhythm_reason, no_p))
+    result._median_mv = median.signal_mv
+    return result
+
+
+def _empty_delineation(n_leads: int, n_beats: int) -> Delineation:
+    why = f"{n_beats} beat(s) detected and no usable lead" if n_beats else "no beat detected"
+    return Delineation(dict.fromkeys(FIDUCIALS), {k: np.full(n_leads, np.nan) for k in FIDUCIALS},
+                       np.full(n_leads, np.nan), dict.fromkeys(FIDUCIALS, why))
+
+
+def _flags(rows: list[LeadQuality], n_beats: int, spikes: np.ndarray, reversal: bool) -> list[str]:
+    flags = []
+    if all((row.reason or "").startswith("flat line") for row in rows):
+        flags.append("flat_line")
+    if any((row.reason or "").startswith("noise") for row in rows):
+        flags.append("high_noise")
+    if not any(row.usable for row in rows):
+        flags.append("no_usable_lead")
+    if n_beats < _MIN_BEATS:
+        flags.append("few_beats")
+    if spikes.size:
+        flags.append("pacing")
+    if reversal:
+        flags.append("limb_lead_reversal")
+    return flags

@@ -1,0 +1,167 @@
+"""Rule-based statements, each with the criterion it met and the evidence behind it.
+
+The rules follow the AHA/ACC/HRS 2009 recommendations for the standardization and
+interpretation of the ECG (conduction, hypertrophy, ST) in simplified, stated form; every
+statement says which measured values crossed which threshold, so it can be checked.
+"""
+
+from __future__ import annotations
+
+from tools.measure.config import MeasureConfig
+from tools.measure.result import Evidence, GlobalMeasurements, LeadMeasurement, Rhythm, Statement
+from tools.vocabulary import label
+
+__all__ = ["make_statements"]
+
+TERRITORIES: dict[str, tuple[str, ...]] = {
+    "st_elevation_inferior": ("II", "III", "aVF"),
+    "st_elevation_anterior": ("V1", "V2", "V3", "V4"),
+    "st_elevation_lateral": ("I", "aVL", "V5", "V6"),
+}
+_LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
+_PRECORDIAL = ("V1", "V2", "V3", "V4", "V5", "V6")
+_T_INVERSION_MV = -0.1
+_T_INVERSION_EXEMPT = ("aVR", "III", "V1")
+_IVCD_QRS_MS = 110.0
+
+
+def _st(code: str, criteria: str, **evidence: object) -> Statement:
+    return Statement(code=code, text=label(code).name, criteria=criteria, evidence=Evidence(**evidence))
+
+
+def _val(rows: dict[str, LeadMeasurement], lead: str, field: str) -> float | None:
+    row = rows.get(lead)
+    return None if row is None or not row.usable else getattr(row, field)
+
+
+def _conduction(g: GlobalMeasurements, rows: dict[str, LeadMeasurement], terminal_mv: dict[str, float],
+                config: MeasureConfig) -> list[Statement]:
+    qrs = g.qrs_ms
+    if qrs is None:
+        return []
+    out = []
+    v1, v6, i = terminal_mv.get("V1"), terminal_mv.get("V6"), terminal_mv.get("I")
+    lateral = [x for x in (v6, i) if x is not None]
+    if qrs >= config.complete_bbb_qrs_ms and v1 is not None and lateral:
+        values = {"qrs_ms": qrs, "terminal_v1_mv": v1, "terminal_lateral_mv": min(lateral)}
+        if v1 > 0 and min(lateral) < 0:
+            out.append(_st("rbbb", f"qrs_ms >= {config.complete_bbb_qrs_ms:g}, terminal QRS positive in V1 and negative in I/V6",
+                           leads=["V1", "V6", "I"], values=values, threshold=f"qrs_ms >= {config.complete_bbb_qrs_ms:g}"))
+        elif v1 < 0 and min(lateral) > 0 and (_val(rows, "V6", "q_mv") or 0.0) > -0.05:
+            out.append(_st("lbbb", f"qrs_ms >= {config.complete_bbb_qrs_ms:g}, QRS negative at the end in V1, positive without Q in I/V6",
+                           leads=["V1", "V6", "I"], values=values, threshold=f"qrs_ms >= {config.complete_bbb_qrs_ms:g}"))
+    if not out and qrs >= _IVCD_QRS_MS:
+        out.append(_st("ivcd", f"qrs_ms >= {_IVCD_QRS_MS:g} without a bundle-branch pattern",
+                       values={"qrs_ms": qrs}, threshold=f"qrs_ms >= {_IVCD_QRS_MS:g}"))
+    axis = g.axis_deg.qrs
+    if axis is not None and -90 <= axis <= -45 and qrs < config.complete_bbb_qrs_ms:
+        out.append(_st("lafb", "QRS axis between -45 and -90 deg with qrs_ms < 120",
+                       leads=list(_LIMB), values={"axis_qrs_deg": axis, "qrs_ms": qrs}, threshold="axis <= -45 deg"))
+    return out
+
+
+def _axis(g: GlobalMeasurements) -> list[Statement]:
+    axis = g.axis_deg.qrs
+    if axis is None:
+        return []
+    if -30 <= axis <= 90:
+        code, rule = "normal_axis", "-30 <= axis_qrs_deg <= 90"
+    elif -90 <= axis < -30:
+        code, rule = "left_axis_deviation", "-90 <= axis_qrs_deg < -30"
+    elif 90 < axis <= 180:
+        code, rule = "right_axis_deviation", "90 < axis_qrs_deg <= 180"
+    else:
+        code, rule = "extreme_axis_deviation", "-180 < axis_qrs_deg < -90"
+    return [_st(code, rule, leads=list(_LIMB), values={"axis_qrs_deg": axis}, threshold=rule)]
+
+
+def _voltage(rows: dict[str, LeadMeasurement], config: MeasureConfig) -> list[Statement]:
+    out = []
+    s_v1, r_v5, r_v6 = _val(rows, "V1", "s_mv"), _val(rows, "V5", "r_mv"), _val(rows, "V6", "r_mv")
+    r_lat = max([r for r in (r_v5, r_v6) if r is not None], default=None)
+    if s_v1 is not None and r_lat is not None and -s_v1 + r_lat >= config.sokolow_lyon_mv:
+        out.append(_st("lvh", f"Sokolow-Lyon S(V1) + max R(V5, V6) >= {config.sokolow_lyon_mv:g} mV",
+                       leads=["V1", "V5", "V6"], values={"sokolow_lyon_mv": -s_v1 + r_lat},
+                       threshold=f">= {config.sokolow_lyon_mv:g} mV"))
+    r_avl, s_v3 = _val(rows, "aVL", "r_mv"), _val(rows, "V3", "s_mv")
+    if not out and r_avl is not None and s_v3 is not None and r_avl - s_v3 >= config.cornell_male_mv:
+        out.append(_st("lvh", f"Cornell R(aVL) + S(V3) >= {config.cornell_male_mv:g} mV (men's threshold: sex unknown)",
+                       leads=["aVL", "V3"], values={"cornell_mv": r_avl - s_v3},
+                       threshold=f">= {config.cornell_male_mv:g} mV"))
+    for group, limit in ((_LIMB, config.low_voltage_limb_mv), (_PRECORDIAL, config.low_voltage_precordial_mv)):
+        amps = {ld: _val(rows, ld, "r_mv") - _val(rows, ld, "s_mv") - _val(rows, ld, "q_mv")
+                for ld in group if _val(rows, ld, "r_mv") is not None}
+        if len(amps) == len(group) and max(amps.values()) < limit:
+            out.append(_st("low_voltage", f"QRS peak-to-peak < {limit:g} mV in every {'limb' if group is _LIMB else 'precordial'} lead",
+                           leads=list(group), values={f"{ld}_qrs_pp_mv": v for ld, v in amps.items()},
+                           threshold=f"< {limit:g} mV"))
+            break
+    return out
+
+
+def _st_segment(rows: dict[str, LeadMeasurement], config: MeasureConfig) -> list[Statement]:
+    out = []
+    for code, territory in TERRITORIES.items():
+        hits = {}
+        for ld in territory:
+            st = _val(rows, ld, "st_j60_mv")
+            limit = config.st_elevation_v2v3_mv if ld in ("V2", "V3") else config.st_elevation_mv
+            if st is not None and st >= limit:
+                hits[ld] = st
+        if len(hits) >= 2:
+            out.append(_st(code, "ST at J+60 ms above threshold in >= 2 leads of the territory",
+                           leads=list(hits), values={f"{ld}_st_j60_mv": v for ld, v in hits.items()},
+                           threshold=f">= {config.st_elevation_mv:g} mV ({config.st_elevation_v2v3_mv:g} in V2-V3)"))
+    depressed = {ld: _val(rows, ld, "st_j60_mv") for ld in rows if ld not in ("aVR", "V1")}
+    depressed = {ld: v for ld, v in depressed.items() if v is not None and v <= -config.st_depression_mv}
+    if len(depressed) >= 2:
+        out.append(_st("st_depression", "ST at J+60 ms depressed in >= 2 leads (aVR and V1 excluded)",
+                       leads=list(depressed), values={f"{ld}_st_j60_mv": v for ld, v in depressed.items()},
+                       threshold=f"<= -{config.st_depression_mv:g} mV"))
+    inverted = {ld: _val(rows, ld, "t_mv") for ld in rows if ld not in _T_INVERSION_EXEMPT}
+    inverted = {ld: v for ld, v in inverted.items() if v is not None and v <= _T_INVERSION_MV}
+    if len(inverted) >= 2:
+        out.append(_st("t_inversion", "T wave inverted in >= 2 leads (aVR, III, V1 excluded)",
+                       leads=list(inverted), values={f"{ld}_t_mv": v for ld, v in inverted.items()},
+                       threshold=f"<= {_T_INVERSION_MV:g} mV"))
+    return out
+
+
+def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig) -> list[Statement]:
+    out = []
+    if rhythm.label is not None:
+        out.append(_st(rhythm.label, rhythm.evidence.threshold or "rhythm analysis", **rhythm.evidence.model_dump()))
+    if rhythm.av_block is not None:
+        rule = (f"pr_ms > {config.av_block_1_pr_ms:g}" if rhythm.av_block == "av_block_1"
+                else "a dropped beat (RR > 1.6 x median) with the PR before and after it")
+        out.append(_st(rhythm.av_block, rule, beat_indices=rhythm.evidence.beat_indices,
+                       values={"pr_ms": g.pr_ms}, threshold=rule))
+    for code, count in (("pac", rhythm.pac_count), ("pvc", rhythm.pvc_count)):
+        if count:
+            out.append(_st(code, f"{count} beat(s) classified {code.upper()}", values={"count": float(count)},
+                           threshold=">= 1 beat"))
+    qtc = getattr(g.qtc_ms, config.qtc_formula)
+    if qtc is not None and rhythm.label != "atrial_fibrillation":
+        for code, ok, rule in (("long_qt", qtc > config.long_qtc_ms, f"qtc_{config.qtc_formula}_ms > {config.long_qtc_ms:g}"),
+                               ("short_qt", qtc < config.short_qtc_ms, f"qtc_{config.qtc_formula}_ms < {config.short_qtc_ms:g}")):
+            if ok:
+                out.append(_st(code, rule, values={f"qtc_{config.qtc_formula}_ms": qtc, "qt_ms": g.qt_ms}, threshold=rule))
+    return out
+
+
+def make_statements(g: GlobalMeasurements, rhythm: Rhythm, rows: list[LeadMeasurement],
+                    terminal_mv: dict[str, float], config: MeasureConfig) -> list[Statement]:
+    """All statements the measurements support, rhythm first.
+
+    ``terminal_mv`` is the mean voltage of the last 40 ms of each lead's QRS (bundle-branch rules).
+    A rule whose inputs are missing is silently not applied (its inputs are in not_measurable).
+    """
+    by_lead = {row.lead: row for row in rows}
+    out = (_rhythm(g, rhythm, config) + _conduction(g, by_lead, terminal_mv, config) + _axis(g)
+           + _voltage(by_lead, config) + _st_segment(by_lead, config))
+    abnormal = {s.code for s in out} - {"sinus_rhythm", "normal_axis"}
+    if rhythm.label == "sinus_rhythm" and not abnormal and g.pr_ms is not None and g.qrs_ms is not None:
+        out.append(_st("normal_ecg", "sinus rhythm, normal axis and no abnormal statement",
+                       values={"heart_rate_bpm": g.heart_rate_bpm, "pr_ms": g.pr_ms, "qrs_ms": g.qrs_ms},
+                       threshold="no rule fired"))
+    return out
