@@ -1,0 +1,396 @@
+"""``digitize``: image in, calibrated 12-lead recording out, stage by stage.
+
+load -> ink/grid darkness -> deskew (grid line families) -> grid pitch -> ink mask without grid
+lines -> rows -> tracing -> calibration pulse -> calibration -> layout -> per-lead windows.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from tools.digitize.assembly import column_seconds, row_signal_mv
+from tools.digitize.calibration import Pulse, calibrate, find_pulse
+from tools.digitize.config import DigitizeConfig
+from tools.digitize.grid import estimate_keystone, estimate_pitch, estimate_tilt_deg
+from tools.digitize.ink import (grid_darkness, grid_line_positions, ink_threshold, remove_grid_lines,
+                                trace_darkness)
+from tools.digitize.layout import (RHYTHM_DEFAULTS, ROWS_3X4, RowPlan, check_row_spacing, plan_rows,
+                                   rhythm_identity, select_rows)
+from tools.digitize.page_image import ImageSource, load_page_image
+from tools.digitize.result import Calibration, Digitization, LeadBox, Layout
+from tools.digitize.rows import TraceRow, find_rows
+from tools.digitize.tracing import RowTrace, trace_row
+from tools.errors import DigitizationError
+from tools.recording import LEADS, Recording
+
+__all__ = ["digitize"]
+
+# Ink: at least this dark relative to the paper in every channel.
+INK_THRESHOLD = 0.4
+MAX_INK_THRESHOLD = 0.72
+# Fewer confident leads than this means the layout itself was misread: refuse the page.
+MIN_LEADS = 3
+# A lead whose path jumps between separate ink in more columns than this is not trusted
+# (real traces: under 0.3 %; grid lines or text taken for a trace: 2-15 %).
+MAX_JUMP_FRACTION = 0.01
+# Fraction of band power a line family must gather to count as found.
+MIN_TILT_SHARPNESS = 0.2
+# Grid scales on x and y must agree this well to trust the grid.
+GRID_XY_TOLERANCE = 0.03
+# Beyond this the two pitches are not the same grid (a photo's keystone stays below it).
+GRID_XY_MAX_MISMATCH = 0.15
+MIN_GRID_EVIDENCE = 0.004
+# Samples next to a column border are left NaN: separator marks and the pulse's falling edge
+# overprint the trace there (costs 2 % coverage, saves the worst errors of the page).
+SEPARATOR_GUARD_S = 0.03
+SPECK_MM = 1.0
+# On a dark grid, a straight ink run this long along a grid line is grid (a pulse edge is 10 mm
+# at 10 mm/mV and a separator mark 7 mm; 20 mm/mV pulses sit on no particular line).
+GRID_RUN_MM = 12.0
+EDGE_MM = 1.5
+# Straight ink lines longer than this (mm) are grid or frame, not trace. Vertically a QRS stroke
+# can be straight over 50 mm (a 5 mV LVH swing at 10 mm/mV, 2.5 mV at 20 mm/mV).
+GRID_LINE_MIN_MM = 40.0
+VERTICAL_LINE_MIN_MM = 80.0
+
+
+def _deskew(grid: np.ndarray, config: DigitizeConfig) -> tuple[float, float]:
+    """Tilts (deg) of the vertical and of the horizontal grid lines (x grows with y, and y with x,
+    for positive tilts); a family not found borrows the other's (a pure rotation), none gives 0."""
+    step = 2 if max(grid.shape) > 1500 else 1
+    small = grid[::step, ::step]
+    tilt_v, sharp_v = estimate_tilt_deg(small, config.max_rotation_deg)
+    tilt_h, sharp_h = estimate_tilt_deg(small.T, config.max_rotation_deg)
+    if max(sharp_v, sharp_h) < MIN_TILT_SHARPNESS:
+        return 0.0, 0.0
+    if sharp_v < MIN_TILT_SHARPNESS:
+        return -tilt_h, tilt_h
+    if sharp_h < MIN_TILT_SHARPNESS:
+        return tilt_v, -tilt_v
+    return tilt_v, tilt_h
+
+
+def _straighten(shape: tuple[int, ...], tilt_v_deg: float, tilt_h_deg: float) -> np.ndarray:
+    """(3, 3) shear about the image centre that makes both line families axis-aligned (a rotation
+    when they are perpendicular); identity below 0.02 deg, where resampling would blur more than
+    the tilt moves (0.4 px over 1100 px)."""
+    if max(abs(tilt_v_deg), abs(tilt_h_deg)) < 0.02:
+        return np.eye(3)
+    cy, cx = shape[0] / 2, shape[1] / 2
+    sv, sh = np.tan(np.radians(tilt_v_deg)), np.tan(np.radians(tilt_h_deg))
+    return np.array([[1.0, -sv, sv * cy], [-sh, 1.0, sh * cx], [0.0, 0.0, 1.0]])
+
+
+def _keystone(grid: np.ndarray, config: DigitizeConfig) -> tuple[np.ndarray, list[str]]:
+    """(3, 3) homography removing a photographed page's keystone (identity when none), warnings."""
+    step = 2 if max(grid.shape) > 1500 else 1
+    homography, convergence = estimate_keystone(grid[::step, ::step], config.max_rotation_deg)
+    if np.allclose(homography, np.eye(3)):
+        return homography, []
+    scale = np.diag([step, step, 1.0])
+    return (scale @ homography @ np.linalg.inv(scale),
+            [f"perspective corrected: grid lines converged by {convergence:.2f} deg"])
+
+
+def _warp(image: np.ndarray, homography: np.ndarray) -> np.ndarray:
+    if np.allclose(homography, np.eye(3), atol=1e-6):
+        return image
+    height, width = image.shape[:2]
+    return cv2.warpPerspective(image, homography, (width, height), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _grid_scale(grid: np.ndarray) -> tuple[float | None, float | None, list[str], tuple[float, ...]]:
+    """Grid scale px/mm on x and y (None, None when no consistent grid), warnings, and the raw
+    pitches when they disagree (for the calibration pulse to arbitrate)."""
+    cap = float(np.quantile(grid[::4, ::4], 0.97))
+    clipped = np.minimum(grid, cap)
+    height, width = grid.shape
+    pitch_x = estimate_pitch(clipped.mean(axis=0), width)
+    pitch_y = estimate_pitch(clipped.mean(axis=1), height)
+    x, y = pitch_x.minor_px, pitch_y.minor_px
+    # A page is at least 80 mm wide: a longer "1-mm" pitch is the 5-mm grid seen alone.
+    x, y = (x / 5 if width / x < 80 else x), (y / 5 if width / y < 80 else y)
+    if not (np.isfinite(x) and np.isfinite(y)) or min(pitch_x.evidence, pitch_y.evidence) < MIN_GRID_EVIDENCE:
+        return None, None, [], ()
+    for a, b in ((x, y), (y, x)):  # one axis saw only 5-mm lines
+        for factor in (5.0, 0.2):
+            if abs(a * factor / b - 1) <= GRID_XY_TOLERANCE and not (pitch_x.major_seen and pitch_y.major_seen):
+                if (a is x and not pitch_x.major_seen) or (a is y and not pitch_y.major_seen):
+                    x, y = (a * factor, b) if a is x else (b, a * factor)
+    if abs(x / y - 1) > GRID_XY_MAX_MISMATCH:
+        return None, None, [f"grid pitches disagree (x {x:.3f} px, y {y:.3f} px)"], (x, y)
+    if abs(x / y - 1) > GRID_XY_TOLERANCE:
+        return x, y, [f"grid pitches differ by {abs(x / y - 1):.0%} (x {x:.2f} px/mm, y {y:.2f} px/mm): "
+                      "perspective or a stretched image; each axis keeps its own scale"], ()
+    return x, y, [], ()
+
+
+def _ink_mask(trace: np.ndarray, grid: np.ndarray, mm_x: float | None, mm_y: float | None,
+              px_per_mm: float) -> np.ndarray:
+    """Ink pixels without grid lines, long straight lines (frame) and specks."""
+    mask = trace > INK_THRESHOLD
+    if mm_x is not None and mm_y is not None:
+        # Dark grids (black-and-white prints, dark-coloured grids) pass the base threshold:
+        # raise it above the grid's darkness, then clear the dark lines that still pass.
+        xs = grid_line_positions(grid.mean(axis=0), mm_x)
+        ys = grid_line_positions(grid.mean(axis=1), mm_y)
+        strong = trace > ink_threshold(trace, xs, INK_THRESHOLD, MAX_INK_THRESHOLD)
+        mask = remove_grid_lines(strong, xs, ys, int(GRID_RUN_MM * px_per_mm))
+    mask = mask.astype(np.uint8)
+    length = max(15, int(GRID_LINE_MIN_MM * px_per_mm))
+    height = max(15, int(VERTICAL_LINE_MIN_MM * px_per_mm))
+    horizontal = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (length, 1)))
+    vertical = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, height)))
+    mask = mask & ~(horizontal | vertical)
+    # Scan borders and page frames hug the image edge; no trace is read there.
+    edge = max(2, int(EDGE_MM * px_per_mm))
+    mask[:edge], mask[-edge:], mask[:, :edge], mask[:, -edge:] = 0, 0, 0, 0
+    # Specks (noise, leftovers of grid crossings) are smaller than 1 mm; a trace segment is not.
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    size = np.maximum(stats[:, cv2.CC_STAT_WIDTH], stats[:, cv2.CC_STAT_HEIGHT])
+    keep = size >= max(3.0, SPECK_MM * px_per_mm)
+    keep[0] = False
+    return keep[labels]
+
+
+def _line_width_px(mask: np.ndarray, rows: list[TraceRow], px_per_mm: float) -> float:
+    """Trace line width, px: the median vertical run length within 2 mm of the rows' baselines
+    (where the trace is mostly flat; grid remnants elsewhere do not count)."""
+    reach = max(2, int(2 * px_per_mm))
+    lengths = []
+    for row in rows:
+        y = int(row.baseline_px)
+        band = mask[max(0, y - reach):y + reach + 1, row.span[0]:row.span[1]]
+        padded = np.pad(band.T.astype(np.int8), ((0, 0), (1, 1)))
+        edges = np.diff(padded, axis=1)
+        lengths.append(np.nonzero(edges == -1)[1] - np.nonzero(edges == 1)[1])
+    lengths = np.concatenate(lengths) if lengths else np.empty(0)
+    return float(np.median(lengths)) if lengths.size else 1.0
+
+
+def _trace_rows(mask: np.ndarray, weight: np.ndarray, rows: list[TraceRow], line_px: float,
+                px_per_mm: float) -> list[RowTrace]:
+    traces = []
+    for row in rows:
+        trace = trace_row(mask, weight, row.band, row.reach, row.span, row.baseline_px, line_px, px_per_mm)
+        if trace is None:
+            raise DigitizationError("a row of ink was found but could not be traced")
+        traces.append(trace)
+    return traces
+
+
+def digitize(image: ImageSource, config: DigitizeConfig) -> Digitization:
+    """Read a paper ECG image into a calibrated 12-lead recording.
+
+    Parameters
+    ----------
+    image : path, file bytes or (H, W[, 3|4]) array; PNG, JPEG, BMP, TIFF or the first page of a PDF.
+    config : see DigitizeConfig (output rate ``fs_hz``, pixel limits, assumed speed and gain).
+
+    Returns
+    -------
+    Digitization: recording (12 leads, mV, NaN where not printed), calibration, layout,
+    rotation, per-lead confidence, warnings and the traced pixel paths.
+
+    Raises
+    ------
+    InputError
+        Unreadable, truncated, non-image, too small or too large input.
+    DigitizationError
+        A readable image with no ECG trace (blank, all dark, no rows of trace).
+    """
+    rgb = load_page_image(image, config)
+    height, width = rgb.shape[:2]
+    background_px = max(7, min(height, width) // 100)
+    grid = grid_darkness(rgb, background_px)
+    ink = trace_darkness(rgb, background_px)
+    if float(np.mean(ink > INK_THRESHOLD)) > 0.35:
+        raise DigitizationError("image is mostly dark: no paper background to read an ECG from")
+    keystone, warnings = _keystone(grid, config)
+    grid = _warp(grid, keystone)
+    tilt_v, tilt_h = _deskew(grid, config)
+    angle_deg = 0.5 * (tilt_v - tilt_h)
+    straighten = _straighten(grid.shape, tilt_v, tilt_h)
+    matrix = straighten @ keystone
+    grid, ink = _warp(grid, straighten), _warp(ink, matrix)
+    mm_x, mm_y, grid_warnings, candidates = _grid_scale(grid)
+    warnings += grid_warnings
+    scale_guess = mm_y if mm_y else width / 279.4
+    mask = _ink_mask(ink, grid, mm_x, mm_y, scale_guess)
+    rows = find_rows(mask, scale_guess)
+    if not rows:
+        raise DigitizationError("no row of ECG trace found in the image")
+    first, stop = select_rows([row.baseline_px for row in rows])
+    rows = rows[first:stop]
+    line_px = _line_width_px(mask, rows, scale_guess)
+    traces = _trace_rows(mask, ink, rows, line_px, scale_guess)
+    pulses = [find_pulse(mask, row.baseline_px, row.span[0], scale_guess, line_px) for row in rows]
+    calibration, cal_warnings = calibrate(mm_x, mm_y, [p for p in pulses if p], width, config, candidates)
+    warnings += cal_warnings
+    return _assemble(rows, traces, pulses, calibration, matrix, angle_deg, warnings, config)
+
+
+def _row_signals(rows: list[TraceRow], traces: list[RowTrace], pulses: list[Pulse | None], starts: list[float],
+                 calibration: Calibration, n_samples: int, fs_hz: float) -> tuple[list[np.ndarray], list[float]]:
+    signals, durations = [], []
+    for row, trace, pulse, start in zip(rows, traces, pulses, starts):
+        zero = pulse.foot_y_px if pulse else float(np.median(trace.y_px))
+        signals.append(row_signal_mv(trace, start, zero, calibration, n_samples, fs_hz))
+        durations.append((float(trace.x_px[-1]) - start) / calibration.px_per_s)
+    return signals, durations
+
+
+def _six_rows_have_rhythm(signals: list[np.ndarray], fs_hz: float, column_s: float) -> bool:
+    """True when rows 4-6 repeat leads of a 3x4 block above (3x4 + 3), False for 6x2."""
+    n = int(round(column_s * fs_hz))
+    shorts = {}
+    for r, names in enumerate(ROWS_3X4):
+        for k, name in enumerate(names):
+            s = np.full_like(signals[r], np.nan)
+            s[k * n:(k + 1) * n] = signals[r][k * n:(k + 1) * n]
+            shorts[name] = s
+    return sum(rhythm_identity(signals[r], shorts, RHYTHM_DEFAULTS)[0] is not None for r in (3, 4, 5)) >= 2
+
+
+def _row_starts(traces: list[RowTrace], pulses: list[Pulse | None], px_per_mm: float) -> list[float]:
+    """Column of t = 0 per row: where the signal starts after the pulse. Every supported layout
+    starts all rows at the same column, so the rows' pulse estimates agreeing within 1 mm are
+    replaced by their median (one pixel-rounded edge per row is noisier than their consensus);
+    a row whose pulse was missed shares it; with no pulse at all, the row's first ink."""
+    ends = np.array([p.end_x_px for p in pulses if p])
+    if ends.size == 0:
+        return [float(t.x_px[0]) for t in traces]
+    shared = float(np.median(ends))
+    return [shared if p is None or abs(p.end_x_px - shared) <= px_per_mm else p.end_x_px for p in pulses]
+
+
+def _snap_duration_s(duration_s: float) -> float:
+    snapped = round(duration_s * 2) / 2
+    return snapped if abs(snapped - duration_s) <= 0.15 else duration_s
+
+
+def _lead_windows(plans: list[RowPlan], rows: list[TraceRow], signals: list[np.ndarray],
+                  durations: list[float], fs_hz: float) -> list[tuple[str, int, float, float, np.ndarray, bool]]:
+    """(name, row, start_s, end_s, windowed signal, rhythm) for every printed lead."""
+    out = []
+    for r, plan in enumerate(plans):
+        guard = int(round(SEPARATOR_GUARD_S * fs_hz))
+        if plan.rhythm:
+            strip = signals[r].copy()
+            strip[:guard] = np.nan
+            out.append((plan.leads[0], r, 0.0, durations[r], strip, True))
+            continue
+        # Every row of a page spans the same printed time; the longest row measures it best.
+        column_s = column_seconds(max(durations), len(plan.leads))
+        for k, name in enumerate(plan.leads):
+            lo, hi = int(round(k * column_s * fs_hz)), int(round((k + 1) * column_s * fs_hz))
+            windowed = np.full_like(signals[r], np.nan)
+            # Column separators (and the pulse's falling edge) overprint the trace at the borders.
+            windowed[lo + guard:hi - guard] = signals[r][lo + guard:hi - guard]
+            out.append((name, r, k * column_s, (k + 1) * column_s, windowed, False))
+    return out
+
+
+def _name_rhythm_strips(windows: list, warnings: list[str]) -> list:
+    """Windows with each rhythm strip named (the layout's default leads preferred, each used once)
+    and how its identity was found."""
+    shorts = {name: sig for name, _, _, _, sig, rhythm in windows if not rhythm}
+    defaults = [name for name, *_, rhythm in windows if rhythm]
+    named = []
+    for name, r, a, b, sig, rhythm in windows:
+        identity = "layout"
+        if rhythm:
+            found, corr = rhythm_identity(sig, shorts, tuple(defaults))
+            if found is None:
+                identity = "layout-default"
+                name = name if name in defaults else defaults[0]
+                warnings.append(f"rhythm strip in row {r + 1} matches no single short lead clearly (best "
+                                f"r={corr:.2f}); assumed to be the layout's lead {name}")
+            else:
+                if found not in defaults:
+                    warnings.append(f"rhythm strip in row {r + 1} matches lead {found} (r={corr:.2f}) clearly "
+                                    f"better than the layout's leads {', '.join(defaults)}; named {found}")
+                name, identity = found, "rhythm-correlation"
+            if name in defaults:
+                defaults.remove(name)
+        named.append((name, r, a, b, sig, rhythm, identity))
+    return named
+
+
+def _lead_confidence(entry: tuple, traces: list[RowTrace], starts: list[float], calibration: Calibration,
+                     n_samples: int, fs_hz: float, warnings: list[str]) -> float:
+    """0-1: the fraction of the lead's window traced, 0 when the path jumps between separate ink
+    in more than MAX_JUMP_FRACTION of its columns (grid lines, text or a neighbour taken for it)."""
+    lead, r, a, b, signal, _, _ = entry
+    lo, hi = int(round(a * fs_hz)), min(n_samples, int(round(b * fs_hz)))
+    coverage = float(np.isfinite(signal[lo:hi]).mean()) if hi > lo else 0.0
+    x0, x1 = starts[r] + a * calibration.px_per_s, starts[r] + b * calibration.px_per_s
+    inside = (traces[r].x_px >= x0) & (traces[r].x_px < x1)
+    jumps = float(traces[r].jump[inside].mean()) if inside.any() else 0.0
+    if jumps > MAX_JUMP_FRACTION:
+        warnings.append(f"lead {lead}: the path jumps between separate ink in {jumps:.0%} of its columns")
+        return 0.0
+    return round(coverage, 3)
+
+
+def _box_and_path(entry: tuple, starts: list[float], rows: list[TraceRow], traces: list[RowTrace],
+                  calibration: Calibration, inverse: np.ndarray, in_recording: bool) -> tuple[LeadBox, np.ndarray]:
+    """The lead's box in the deskewed page and its traced path mapped back to the input image."""
+    lead, r, a, b, _, rhythm, identity = entry
+    x0, x1 = starts[r] + a * calibration.px_per_s, starts[r] + b * calibration.px_per_s
+    box = LeadBox(name=lead, box_px=(int(x0), rows[r].band[0], int(np.ceil(x1)), rows[r].band[1]),
+                  start_s=round(a, 4), end_s=round(b, 4), identity=identity, rhythm=rhythm,
+                  in_recording=in_recording)
+    keep = (traces[r].x_px >= x0) & (traces[r].x_px < x1)
+    xy = np.c_[traces[r].x_px[keep], traces[r].y_px[keep], np.ones(int(keep.sum()))]
+    mapped = xy @ inverse.T
+    return box, mapped[:, :2] / mapped[:, 2:3]
+
+
+def _assemble(rows: list[TraceRow], traces: list[RowTrace], pulses: list[Pulse | None], calibration: Calibration,
+              matrix: np.ndarray, angle_deg: float, warnings: list[str], config: DigitizeConfig) -> Digitization:
+    fs = config.fs_hz
+    starts = _row_starts(traces, pulses, calibration.px_per_mm_x)
+    longest_s = max((float(t.x_px[-1]) - s) / calibration.px_per_s for t, s in zip(traces, starts))
+    n_samples = max(1, int(round(_snap_duration_s(longest_s) * fs)))
+    signals, durations = _row_signals(rows, traces, pulses, starts, calibration, n_samples, fs)
+    six_rhythm = len(rows) == 6 and _six_rows_have_rhythm(signals, fs, column_seconds(max(durations), 4))
+    name, plans = plan_rows(len(rows), six_rhythm)
+    check_row_spacing([row.baseline_px for row in rows], sum(not plan.rhythm for plan in plans))
+    windows = _name_rhythm_strips(_lead_windows(plans, rows, signals, durations, fs), warnings)
+    chosen: dict[str, tuple] = {}
+    for entry in windows:  # a rhythm strip (longer) wins over the short lead of the same name
+        lead, rhythm = entry[0], entry[5]
+        if lead not in chosen or (rhythm and not chosen[lead][5]):
+            chosen[lead] = entry
+    inverse = np.linalg.inv(matrix)
+    columns, confidence = [], {}
+    for lead in LEADS:
+        signal, confidence[lead] = np.full(n_samples, np.nan), 0.0
+        if lead in chosen:
+            confidence[lead] = _lead_confidence(chosen[lead], traces, starts, calibration, n_samples, fs, warnings)
+            if confidence[lead] >= config.min_lead_confidence:
+                signal = chosen[lead][4]
+            else:
+                warnings.append(f"lead {lead}: confidence {confidence[lead]:.2f} below "
+                                f"min_lead_confidence={config.min_lead_confidence:g}; left as NaN")
+        columns.append(signal)
+    boxes, paths = [], {}
+    for entry in windows:
+        in_recording = chosen[entry[0]] is entry
+        box, path = _box_and_path(entry, starts, rows, traces, calibration, inverse, in_recording)
+        boxes.append(box)
+        paths[entry[0] if in_recording else f"{entry[0]} ({'rhythm' if entry[5] else 'short'})"] = path
+    stack = np.stack(columns, axis=1)
+    traced = int(np.isfinite(stack).any(axis=0).sum())
+    if traced < MIN_LEADS:
+        raise DigitizationError(f"only {traced} of 12 leads could be traced with confidence (at least {MIN_LEADS} "
+                                "needed to trust the layout)")
+    recording = Recording(stack, fs, LEADS, {"source": "digitized"})
+    layout = Layout(name=name, n_rows=len(rows), leads=tuple(boxes))
+    return Digitization(recording=recording, calibration=calibration, layout=layout,
+                        rotation_deg=round(float(angle_deg), 3),
+                        perspective_corrected=not np.allclose(matrix[2, :2], 0.0),
+                        lead_confidence=confidence, warnings=warnings, traces_px=paths)
