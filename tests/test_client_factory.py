@@ -76,10 +76,3 @@ def test_all_is_complete():
     public = {name for name, value in vars(client_module).items()
               if not name.startswith("_") and getattr(value, "__module__", None) == client_module.__name__}
     assert public <= set(client_module.__all__)
-
-
-@pytest.fixture(scope="module")
-def tiny_hf_dir(tmp_path_factory):
-    from models.tiny import build_tiny_hf
-
-    return build_tiny_hf(tmp_path_factory.mktemp("tiny_hf"), seed=0)

@@ -10,14 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import os
-import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 from fastapi import FastAPI, Request
@@ -29,8 +24,6 @@ from models.client_openai import OpenAIClient, OpenAIClientConfig
 from models.errors import ModelError, ModelResponseError, ModelUnavailableError
 from tests.loopback import free_port, serve_app
 from tools.errors import InputError
-
-SERVER_START_TIMEOUT_S = 240.0
 
 
 def _png(width_px: int = 64, height_px: int = 48, seed: int = 0) -> bytes:
@@ -245,46 +238,6 @@ def test_api_key_is_sent_but_never_printed():
 
 # ---------------------------------------------------------------------------------------------
 # The real thing: `transformers serve` on loopback serving the tiny LLaVA-NeXT.
-
-@pytest.fixture(scope="session")
-def served_tiny(tmp_path_factory):
-    """Run ``transformers serve DIR`` for the tiny model on a free port; yield its base URL."""
-    from models.tiny import build_tiny_hf
-
-    model_dir = build_tiny_hf(tmp_path_factory.mktemp("tiny_hf"), seed=0)
-    port = free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path_factory.mktemp("hf_cache")),
-               OMP_NUM_THREADS="1", TRANSFORMERS_VERBOSITY="error")
-    log_path = tmp_path_factory.mktemp("serve_log") / "serve.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("transformers")), "serve", str(model_dir),
-             "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--dtype", "float32"],
-            stdout=log, stderr=subprocess.STDOUT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"transformers serve exited with {process.returncode}: {log_path.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{base}/health", timeout=1.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve not ready after {SERVER_START_TIMEOUT_S:g} s: "
-                            f"{log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
-        yield base, model_dir
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
 
 @pytest.mark.slow
 async def test_transformers_serve_answers_like_in_process_greedy_generation(served_tiny):

@@ -25,16 +25,9 @@ def _png(width_px: int, height_px: int, seed: int = 0) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    from models.tiny import build_tiny_hf
-
-    return build_tiny_hf(tmp_path_factory.mktemp("tiny_hf"), seed=0)
-
-
-@pytest.fixture(scope="module")
-def client(tiny_dir):
+def client(tiny_hf_dir):
     torch.manual_seed(0)
-    return TransformersClient(TransformersClientConfig(model_dir=tiny_dir, device="cpu", max_batch_size=4))
+    return TransformersClient(TransformersClientConfig(model_dir=tiny_hf_dir, device="cpu", max_batch_size=4))
 
 
 # Different sizes and questions give prompts of different lengths, so batches need left padding.
@@ -76,9 +69,9 @@ async def test_left_padded_batch_gives_the_single_answers(client):
     assert len({a.latency_s for a in batched}) == 1  # one generate call served all three
 
 
-async def test_static_and_dynamic_kv_caches_give_the_same_answers(client, tiny_dir):
+async def test_static_and_dynamic_kv_caches_give_the_same_answers(client, tiny_hf_dir):
     static = await client.ask_many(ITEMS, SHORT)
-    async with TransformersClient(TransformersClientConfig(model_dir=tiny_dir, device="cpu",
+    async with TransformersClient(TransformersClientConfig(model_dir=tiny_hf_dir, device="cpu",
                                                            kv_cache="dynamic")) as dynamic_client:
         dynamic = await dynamic_client.ask_many(ITEMS, SHORT)
     assert [a.text for a in static] == [a.text for a in dynamic]
@@ -131,8 +124,8 @@ async def test_bad_images_and_questions_are_input_errors(client):
         await client.ask(ITEMS[0][0], "")
 
 
-async def test_closed_client_is_unavailable(tiny_dir):
-    local = TransformersClient(TransformersClientConfig(model_dir=tiny_dir, device="cpu"))
+async def test_closed_client_is_unavailable(tiny_hf_dir):
+    local = TransformersClient(TransformersClientConfig(model_dir=tiny_hf_dir, device="cpu"))
     await local.aclose()
     with pytest.raises(ModelUnavailableError, match="closed"):
         await local.ask(*ITEMS[0], SHORT)
