@@ -35,9 +35,17 @@ def _agent(args: argparse.Namespace):
     return ECGAgent(AgentConfig(tools=tools, checkpoint_path=args.threads), mllm=mllm)
 
 
-async def _close_model(agent) -> None:
-    if agent.mllm is not None:
-        await agent.mllm.aclose()
+def _with_agent(args: argparse.Namespace, call):
+    """Run ``await call(agent)`` with an opened agent; close the agent and its model client after."""
+    async def run():
+        agent = _agent(args)
+        try:
+            async with agent:
+                return await call(agent)
+        finally:
+            if agent.mllm is not None:
+                await agent.mllm.aclose()
+    return asyncio.run(run())
 
 
 # ---- interpret -------------------------------------------------------------------------------
@@ -53,14 +61,7 @@ def _write_report(report, fmt: str, output: Path | None) -> None:
 
 
 def _run_interpret(args: argparse.Namespace) -> int:
-    async def run():
-        agent = _agent(args)
-        try:
-            async with agent:
-                return await agent.interpret(args.input, args.question)
-        finally:
-            await _close_model(agent)
-    report = asyncio.run(run())
+    report = _with_agent(args, lambda agent: agent.interpret(args.input, args.question))
     _write_report(report, args.format, args.output)
     return 0
 
@@ -81,14 +82,7 @@ def add_interpret(subparsers: argparse._SubParsersAction) -> None:
 
 # ---- ask -------------------------------------------------------------------------------------
 def _run_ask(args: argparse.Namespace) -> int:
-    async def run():
-        agent = _agent(args)
-        try:
-            async with agent:
-                return await agent.ask(args.thread, args.question)
-        finally:
-            await _close_model(agent)
-    answer = asyncio.run(run())
+    answer = _with_agent(args, lambda agent: agent.ask(args.thread, args.question))
     print(answer.answer)
     return 0
 
@@ -136,23 +130,18 @@ def _run_batch(args: argparse.Namespace) -> int:
           file=sys.stderr)
     args.output.parent.mkdir(parents=True, exist_ok=True)
 
-    async def run() -> int:
+    async def run(agent) -> int:
         failures = 0
-        agent = _agent(args)
-        try:
-            async with agent:
-                with Progress(transient=False) as progress, args.output.open("a") as sink:
-                    task = progress.add_task("interpreting", total=len(todo))
-                    async for result in agent.interpret_batch(todo, concurrency=args.concurrency):
-                        sink.write(json.dumps(result.model_dump(mode="json", exclude={"report": {"figures"}})) + "\n")
-                        sink.flush()  # a crash loses nothing already written
-                        failures += result.error is not None
-                        progress.advance(task)
-        finally:
-            await _close_model(agent)
+        with Progress(transient=False) as progress, args.output.open("a") as sink:
+            task = progress.add_task("interpreting", total=len(todo))
+            async for result in agent.interpret_batch(todo, concurrency=args.concurrency):
+                sink.write(json.dumps(result.model_dump(mode="json", exclude={"report": {"figures"}})) + "\n")
+                sink.flush()  # a crash loses nothing already written
+                failures += result.error is not None
+                progress.advance(task)
         return failures
 
-    failures = asyncio.run(run())
+    failures = _with_agent(args, run)
     print(f"results in {args.output}; {failures} input(s) failed", file=sys.stderr)
     return 0
 
@@ -206,10 +195,10 @@ def add_serve(subparsers: argparse._SubParsersAction) -> None:
 
 # ---- demo ------------------------------------------------------------------------------------
 def _run_demo(args: argparse.Namespace) -> int:
+    from agent.figures import encode_png
     from agent.report_views import render_report
     from tools.render import RenderConfig, render
     from tools.simulate import SimulationConfig, simulate
-    from agent.figures import encode_png
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -222,14 +211,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     print(f"simulated ECG (truth: {', '.join(simulation.truth.labels)}; PR {simulation.truth.pr_ms:.0f} ms, "
           f"QRS {simulation.truth.qrs_ms:.0f} ms, HR {simulation.truth.heart_rate_bpm:.0f} bpm) rendered to {image_path}")
 
-    async def run():
-        agent = _agent(args)
-        try:
-            async with agent:
-                return await agent.interpret(image_path, "Is there a conduction abnormality?")
-        finally:
-            await _close_model(agent)
-    report = asyncio.run(run())
+    report = _with_agent(args, lambda agent: agent.interpret(image_path, "Is there a conduction abnormality?"))
     for fmt in ("json", "html", "md"):
         (out / f"demo_report.{fmt}").write_text(render_report(report, fmt))  # type: ignore[arg-type]
     print(report.summary)

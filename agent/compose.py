@@ -16,8 +16,14 @@ from typing import Any
 
 from agent.context import AgentContext
 from agent.crosscheck import Check, evidence_from, low_quality
-from agent.report import (Dispute, Evidence, GroundedReport, InputDescription, MeasuredValue, Provenance,
-                          Statement)
+from agent.report import (
+    Dispute,
+    GroundedReport,
+    InputDescription,
+    MeasuredValue,
+    Provenance,
+    Statement,
+)
 from agent.state import AgentState
 from tools.vocabulary import LABELS
 
@@ -195,7 +201,6 @@ def compose_report(state: AgentState, context: AgentContext) -> GroundedReport:
     statements = measured + _claim_statements(state, {s.code for s in measured if s.code})
     disputes = _disputes(state)
     flags = tuple(_get(state.measurements, "quality.flags") or ())
-    model_names = {turn.model for turn in state.model_turns if turn.model}
     return GroundedReport(
         thread_id=state.thread_id or "", input=_input(state), refused=state.refused,
         summary=_summary(state, statements, disputes), global_measurements=_globals(state, measure_step),
