@@ -1,5 +1,6 @@
-"""``ecg-agent bench measure``: interval accuracy on simulated truth and on LUDB, rhythm and
-conduction Se/Sp on LUDB, speed on one core; NeuroKit2 ``prominence`` delineation beside ours.
+"""``ecg-agent bench measure``: interval accuracy on simulated truth, on simulated records that
+went through the renderer and the digitizer, and on LUDB; rhythm and conduction Se/Sp on LUDB,
+speed on one core; NeuroKit2 ``prominence`` delineation beside ours.
 
 LUDB reference (stated in docs/measurement.md): per beat, the AHA/ACC/HRS global fiducials over
 the cardiologists' per-lead points (earliest onset, latest offset over the 12 annotated leads);
@@ -29,14 +30,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``bench measure`` (entry point of group ``ecg_agent.bench``)."""
     parser = subparsers.add_parser(
         "measure", help="interval/rhythm accuracy (simulated truth, LUDB) and speed vs NeuroKit2 prominence",
-        description="Errors of PR, QRS, QT and P duration against simulated truth and LUDB's cardiologist "
-                    "points (global reference), AF and conduction Se/Sp and axis agreement on LUDB, seconds "
-                    "per 10-s 12-lead record on one core; NeuroKit2 prominence delineation in the same run. "
+        description="Errors of PR, QRS, QT and P duration against simulated truth, on simulated records "
+                    "rendered as 200-DPI pages and digitized (against truth and the direct path), and against "
+                    "LUDB's cardiologist points (global reference), AF and conduction Se/Sp and axis agreement on "
+                    "LUDB, seconds per 10-s 12-lead record on one core; NeuroKit2 prominence delineation in the "
+                    "same run. "
                     "Writes bench/results/measure.json.")
     parser.add_argument("--ludb", type=Path, default=Path("../shared/data/ludb"), metavar="DIR",
                         help="LUDB folder with data/ and ludb.csv (default ../shared/data/ludb; skipped if absent)")
     parser.add_argument("--n-sim", type=int, default=60, metavar="N",
                         help="simulated records across rhythms and morphologies (default 60)")
+    parser.add_argument("--n-digitized", type=int, default=24, metavar="N",
+                        help="simulated records rendered as 200-DPI 3x4+1 pages and digitized (default 24)")
     parser.add_argument("--repeats", type=int, default=10, metavar="N", help="timed calls per speed figure (default 10)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="results folder (default bench/results)")
     parser.set_defaults(run=run)
@@ -202,6 +207,46 @@ def bench_simulated(n_records: int) -> dict[str, Any]:
             "rhythm_label_agreement": float(np.mean(rhythm_ok))}
 
 
+def _codes(result: Any) -> set[str]:
+    return {s.code for s in result.statements}
+
+
+def bench_digitized(n_records: int, label_sets: tuple[tuple[str, ...], ...] = SIM_LABELS) -> dict[str, Any]:
+    """The digitized path: simulated record -> default 200-DPI 3x4+1 page -> digitizer -> measure.
+
+    Errors (ms) of the digitized path against the simulator's truth and against the direct path
+    (the same record measured as recorded), and of the page's exactly plotted samples (``masked``:
+    what a perfect digitizer would return) against the direct path, which separates the 3x4
+    windowing (2.5 s per short lead) from digitization itself. ``false_ivcd`` counts pages whose
+    direct measurement has no ``ivcd`` but whose digitized one has.
+    """
+    from tools.digitize import DigitizeConfig, digitize
+    from tools.measure import MeasureConfig, measure
+    from tools.render import RenderConfig, render
+    from tools.simulate import sample_config, simulate
+
+    config, render_config, digitize_config = MeasureConfig(), RenderConfig(), DigitizeConfig()
+    keys = ("digitized_vs_truth", "digitized_vs_direct", "masked_vs_direct", "direct_vs_truth")
+    errs: dict[str, dict[str, list[float]]] = {key: {k: [] for k in INTERVALS} for key in keys}
+    false_ivcd = 0
+    for seed in range(n_records):
+        sim = simulate(sample_config(seed, fs_hz=500.0, labels=label_sets[seed % len(label_sets)]))
+        page = render(sim.recording, render_config)
+        results = {"direct": measure(sim.recording, config), "masked": measure(page.masked, config),
+                   "digitized": measure(digitize(page.image, digitize_config).recording, config)}
+        got = {name: _ours(result) for name, result in results.items()}
+        for k in INTERVALS:
+            truth = getattr(sim.truth, k)
+            truth = np.nan if truth is None else truth
+            for key, (a, b) in zip(keys, ((got["digitized"][k], truth), (got["digitized"][k], got["direct"][k]),
+                                          (got["masked"][k], got["direct"][k]), (got["direct"][k], truth))):
+                if np.isfinite(b):
+                    errs[key][k].append(a - b)
+        false_ivcd += "ivcd" in _codes(results["digitized"]) and "ivcd" not in _codes(results["direct"])
+    return {"records": n_records, "fs_hz": 500.0, "page": "render defaults: 200 DPI, 3x4 + lead II rhythm strip",
+            "intervals": {key: _error_stats(e, None) for key, e in errs.items()}, "false_ivcd": false_ivcd}
+
+
 def bench_speed(repeats: int) -> dict[str, Any]:
     """Seconds per 10-s 12-lead 500-Hz record on one core: ours vs NeuroKit2 on one lead."""
     from tools.benchmarking import time_per_call_s
@@ -223,10 +268,12 @@ def run(args: argparse.Namespace) -> int:
     from tools.benchmarking import pin_one_core, write_results
     from tools.errors import InputError
 
-    if args.n_sim < 1 or args.repeats < 1:
-        raise InputError(f"--n-sim {args.n_sim} and --repeats {args.repeats} must be at least 1")
+    if min(args.n_sim, args.repeats, args.n_digitized) < 1:
+        raise InputError(f"--n-sim {args.n_sim}, --n-digitized {args.n_digitized} and --repeats {args.repeats} "
+                         "must be at least 1")
     pin_one_core()
-    figures: dict[str, Any] = {"speed": bench_speed(args.repeats), "simulated": bench_simulated(args.n_sim)}
+    figures: dict[str, Any] = {"speed": bench_speed(args.repeats), "simulated": bench_simulated(args.n_sim),
+                               "digitized": bench_digitized(args.n_digitized)}
     if (args.ludb / "ludb.csv").exists():
         figures["ludb"] = bench_ludb(args.ludb)
     console = Console()
@@ -235,13 +282,15 @@ def run(args: argparse.Namespace) -> int:
     for k in INTERVALS:
         table.add_column(k)
     rows = [(f"sim/{who}", figures["simulated"]["intervals"][who]) for who in ("ours", "neurokit2")]
+    rows += [(f"digitized/{key}", value) for key, value in figures["digitized"]["intervals"].items()]
     if "ludb" in figures:
         rows += [(f"ludb/{key}", value) for key, value in figures["ludb"]["intervals"].items()]
     for name, stats in rows:
         table.add_row(name, *(_cell(stats[k]) for k in INTERVALS))
     console.print(table)
-    console.print({k: v for k, v in figures.items() if k not in ("simulated", "ludb")})
+    console.print({k: v for k, v in figures.items() if k not in ("simulated", "digitized", "ludb")})
     console.print({k: v for k, v in figures["simulated"].items() if k != "intervals"})
+    console.print({k: v for k, v in figures["digitized"].items() if k != "intervals"})
     if "ludb" in figures:
         console.print({k: v for k, v in figures["ludb"].items() if k != "intervals"})
     path = write_results("measure", figures, args.out)

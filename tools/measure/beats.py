@@ -23,6 +23,7 @@ _ALIGN_SHIFT_S = 0.03     # largest alignment correction
 _SLOWEST_BPM = 40.0
 _MIN_QRS_CONTRAST = 8.0   # typical QRS energy / median energy; ECGs give > 20, white noise ~3
 _NOISE_FLOOR = 0.02       # combined energy below this fraction of a QRS is baseline
+_WHOLE_COVERAGE = 0.9     # a lead finite over this fraction of the record spans every beat (a rhythm strip)
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,20 @@ def _align(energy: np.ndarray, peaks: np.ndarray, fs_hz: float) -> np.ndarray:
         scores = [float(np.dot(seg[k:k + 2 * half + 1], template)) for k in range(2 * shift + 1)]
         best[i] = int(np.argmax(scores)) - shift
     return peaks + best
+
+
+def _alignment_energy(filtered_mv: np.ndarray, energy: np.ndarray, fs_hz: float) -> np.ndarray:
+    """The energy that places every beat's fiducial: that of the leads recorded throughout when only
+    some are (a 3x4+1 page: the rhythm strip), else the combined ``energy``.
+
+    On a 3x4 page each column averages different leads, whose QRS energy peaks at different times
+    (in LBBB V1-V3 peak ~50 ms before the limb leads), so the combined energy would put the
+    fiducial at a different point of the QRS in each column and misalign the leads' median beats.
+    """
+    whole = np.isfinite(filtered_mv).mean(axis=0) >= _WHOLE_COVERAGE
+    if whole.all() or not whole.any():
+        return energy
+    return _combined_energy(filtered_mv[:, whole], fs_hz)
 
 
 def _correlations(segs: np.ndarray) -> np.ndarray:
@@ -159,6 +174,10 @@ def detect_beats(filtered_mv: np.ndarray, fs_hz: float, config: MeasureConfig) -
             peaks = peaks[:0]
     if peaks.size == 0:
         return Beats(np.zeros(0, dtype=int), (), np.zeros(0), energy)
-    r_samples = _align(energy, peaks, fs_hz)
+    reference = _alignment_energy(filtered_mv, energy, fs_hz)
+    if reference is not energy:  # move each peak to the reference's own peak nearby
+        half = int(_ALIGN_HALF_S * fs_hz)
+        peaks = np.array([max(0, p - half) + int(np.argmax(reference[max(0, p - half):p + half + 1])) for p in peaks])
+    r_samples = _align(reference, peaks, fs_hz)
     kinds, corr = _classify(filtered_mv, r_samples, fs_hz, config)
     return Beats(r_samples, kinds, corr, energy)

@@ -3,7 +3,8 @@
 Every lead's median beat is delineated on its own; the global point follows the AHA/ACC/HRS
 definition (earliest onset, latest offset over the leads) after rejecting lead values far from
 the leads' median: the QRS onset/offset are the earliest/latest remaining lead values, P and T
-the ``lead_rank_onset``/``lead_rank_offset``-th. Every boundary is the knee where a wave meets
+the ``lead_rank_onset``/``lead_rank_offset``-th, where a lead whose median beat holds few beats
+(a short lead of a 3x4 page) counts as a fraction of a lead. Every boundary is the knee where a wave meets
 the baseline, found by the trapezium-area method (Vázquez-Seisdedos et al. 2011), which is far
 less sensitive to noise than a tangent or a slope threshold.
 """
@@ -39,6 +40,7 @@ _REVERSAL_FRACTION = 0.1        # a slope reversal beyond noise: the next wave h
 _SMOOTH_S = 0.016               # smoothing of the slope used to find turning points
 _MAJOR_WAVE_FRACTION = 0.3      # P/T ends are read only in leads showing at least this fraction of the largest wave
 _BASELINE_S = (-0.03, -0.01)    # PR-segment window before QRS onset: the isoelectric level
+_FULL_WEIGHT_BEATS = 6          # a lead's median beat built from fewer beats counts as a fraction of a lead
 
 FIDUCIALS = ("p_on", "p_off", "qrs_on", "qrs_off", "t_peak", "t_off")
 
@@ -197,21 +199,33 @@ def _drop_weak(points: dict[str, np.ndarray], names: tuple[str, ...], amplitude:
             points[name][weak] = np.nan
 
 
-def _ranked(values: np.ndarray, rank: int, latest: bool, tolerance: float) -> float | None:
-    """The ``rank``-th earliest (or latest) of the lead values within ``tolerance`` of their median.
+def _ranked(values: np.ndarray, rank: int, latest: bool, tolerance: float, weights: np.ndarray) -> float | None:
+    """The ``rank``-th earliest (or latest) of the lead values within ``tolerance`` of their median,
+    counting each lead with its ``weights`` entry (in (0, 1]) rather than as one.
 
     Leads far from the consensus are a wrong wave picked in that lead (a previous T wave taken
     for a P wave, a U wave for a T wave), not an earlier onset that the other leads missed.
     """
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
+    finite = np.isfinite(values) & (weights > 0)
+    if not finite.any():
         return None
-    kept = np.sort(finite[np.abs(finite - np.median(finite)) <= tolerance])
-    if kept.size == 0:  # two leads that disagree: no consensus, take their middle
-        return float(np.median(finite))
-    if latest:
-        kept = kept[::-1]
-    return float(kept[min(rank, kept.size) - 1])
+    v, w = values[finite], weights[finite]
+    near = np.abs(v - np.median(v)) <= tolerance
+    if not near.any():  # two leads that disagree: no consensus, take their middle
+        return float(np.median(v))
+    order = np.argsort(v[near])[::-1] if latest else np.argsort(v[near])
+    reached = np.flatnonzero(np.cumsum(w[near][order]) >= rank - 1e-9)
+    return float(v[near][order][reached[0] if reached.size else -1])
+
+
+def _lead_weights(n_beats: np.ndarray) -> np.ndarray:
+    """(n_leads,) weight of each lead in the ranked global points: 1 from ``_FULL_WEIGHT_BEATS`` beats on.
+
+    The median of two or three beats (a short lead of a 3x4 page) keeps most of one beat's noise,
+    so its onsets scatter: it must be corroborated by another lead before it sets the earliest
+    onset or latest offset, else the extreme over 12 leads is the extreme of their noise.
+    """
+    return np.minimum(1.0, np.asarray(n_beats, dtype=float) / _FULL_WEIGHT_BEATS)
 
 
 def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig) -> Delineation:
@@ -240,8 +254,10 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig) ->
     glob: dict[str, float | None] = dict.fromkeys(FIDUCIALS)
     tol = config.lead_consensus_s * fs
     reasons: dict[str, str] = {}
-    glob["qrs_on"] = _ranked(lead["qrs_on"], config.qrs_rank_onset, False, tol)
-    glob["qrs_off"] = _ranked(lead["qrs_off"], config.qrs_rank_offset, True, config.qrs_offset_consensus_s * fs)
+    weights = _lead_weights(median.n_beats)
+    glob["qrs_on"] = _ranked(lead["qrs_on"], config.qrs_rank_onset, False, tol, weights)
+    glob["qrs_off"] = _ranked(lead["qrs_off"], config.qrs_rank_offset, True, config.qrs_offset_consensus_s * fs,
+                              weights)
     if glob["qrs_on"] is None or glob["qrs_off"] is None:
         reasons = {name: "no lead has a delineable QRS complex" for name in FIDUCIALS}
         return Delineation(_to_s(glob, fid, fs), _to_s_arrays(lead, fid, fs), np.full(n_leads, np.nan), reasons)
@@ -254,15 +270,16 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig) ->
     t_lo = int(round(off + _T_START_AFTER_QRS_S * fs))
     t_hi = min(len(beat), int(round(on + min(0.65, max(0.30, rr - 0.10)) * fs)))
     t_peak_limit = int(round(on + _T_PEAK_MAX_S * fs))
-    glob["t_off"] = _t_waves(beat, baseline, t_lo, t_hi, t_peak_limit, lead, tol, fs, config)
+    glob["t_off"] = _t_waves(beat, baseline, t_lo, t_hi, t_peak_limit, lead, tol, weights, fs, config)
     # The P wave lies after the previous beat's T wave (T end one RR earlier).
     p_lo, p_hi = max(0, int(round(on - config.max_pr_s * fs))), int(round(on - _P_GAP_BEFORE_QRS_S * fs))
     if glob["t_off"] is not None:
         p_lo = max(p_lo, int(round(glob["t_off"] - rr * fs + _P_GAP_BEFORE_QRS_S * fs)))
-    glob["p_on"], glob["p_off"] = _p_waves(beat, baseline, p_lo, p_hi, lead, tol, fs, config)
+    glob["p_on"], glob["p_off"] = _p_waves(beat, baseline, p_lo, p_hi, lead, tol, weights, fs, config)
     # At fast rates the next beat's P wave falls inside the T search window: search again before it.
     if glob["p_on"] is not None and glob["p_on"] + rr * fs < t_hi:
-        glob["t_off"] = _t_waves(beat, baseline, t_lo, int(glob["p_on"] + rr * fs), t_peak_limit, lead, tol, fs, config)
+        glob["t_off"] = _t_waves(beat, baseline, t_lo, int(glob["p_on"] + rr * fs), t_peak_limit, lead, tol, weights,
+                                 fs, config)
     glob["t_peak"] = float(np.nanmedian(lead["t_peak"])) if np.isfinite(lead["t_peak"]).any() else None
     for name, why in (("t_off", "no lead shows a T wave above min_wave_mv"),
                       ("t_peak", "no lead shows a T wave above min_wave_mv"),
@@ -274,7 +291,7 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig) ->
 
 
 def _p_waves(beat: np.ndarray, baseline: np.ndarray, lo: int, hi: int, lead: dict[str, np.ndarray],
-             tol: float, fs: float, config: MeasureConfig) -> tuple[float | None, float | None]:
+             tol: float, weights: np.ndarray, fs: float, config: MeasureConfig) -> tuple[float | None, float | None]:
     """Delineate every lead's P wave in [lo, hi) (filling ``lead``); the global P onset and offset."""
     amplitude = np.zeros(len(baseline))
     lead["p_on"][:], lead["p_off"][:] = np.nan, np.nan
@@ -282,12 +299,13 @@ def _p_waves(beat: np.ndarray, baseline: np.ndarray, lo: int, hi: int, lead: dic
         lead["p_on"][k], _, lead["p_off"][k], amplitude[k] = _wave_lead(
             beat[:, k], baseline[k], lo, hi, int(_P_KNEE_SPAN_S * fs), config.min_wave_mv, True, int(_SMOOTH_S * fs))
     _drop_weak(lead, ("p_on", "p_off"), amplitude)
-    return (_ranked(lead["p_on"], config.lead_rank_onset, False, tol),
-            _ranked(lead["p_off"], config.lead_rank_offset, True, tol))
+    return (_ranked(lead["p_on"], config.lead_rank_onset, False, tol, weights),
+            _ranked(lead["p_off"], config.lead_rank_offset, True, tol, weights))
 
 
 def _t_waves(beat: np.ndarray, baseline: np.ndarray, lo: int, hi: int, peak_limit: int,
-             lead: dict[str, np.ndarray], tol: float, fs: float, config: MeasureConfig) -> float | None:
+             lead: dict[str, np.ndarray], tol: float, weights: np.ndarray, fs: float,
+             config: MeasureConfig) -> float | None:
     """Delineate every lead's T wave in [lo, hi) (filling ``lead``); the global T end (index) or None."""
     amplitude = np.zeros(len(baseline))
     lead["t_peak"][:], lead["t_off"][:] = np.nan, np.nan
@@ -305,7 +323,7 @@ def _t_waves(beat: np.ndarray, baseline: np.ndarray, lo: int, hi: int, peak_limi
             beat[:, k], baseline[k], lo, hi, int(_T_KNEE_SPAN_S * fs), config.min_wave_mv, False, int(_SMOOTH_S * fs),
             near, int(_T_STEEPEST_WITHIN_S * fs))
     _drop_weak(lead, ("t_peak", "t_off"), amplitude)
-    return _ranked(lead["t_off"], config.lead_rank_offset, True, 1.5 * tol)
+    return _ranked(lead["t_off"], config.lead_rank_offset, True, 1.5 * tol, weights)
 
 
 def _to_s(points: dict[str, float | None], fid: int, fs: float) -> dict[str, float | None]:

@@ -1,0 +1,70 @@
+"""Measurement through the page: simulated records rendered as 200-DPI 3x4+1 pages, then either the
+exactly plotted samples (``page.masked``, a perfect digitizer) or the real digitizer, then measured.
+
+The bounds are the ones reached on these 8 records (docs/measurement.md, "Digitized path"); the
+digitized ones are loose where the digitizer itself widens steep edges (see the docs).
+"""
+
+import numpy as np
+import pytest
+
+from tools.cli.bench_measure import bench_digitized
+from tools.measure import MeasureConfig, measure
+from tools.measure.beats import detect_beats
+from tools.measure.delineation import _lead_weights, _ranked
+from tools.measure.preprocess import filter_leads
+from tools.render import RenderConfig, render
+from tools.simulate import sample_config, simulate
+
+CONFIG = MeasureConfig()
+LABEL_CYCLE = (("rbbb",), ("av_block_1",), (), ("lbbb",))
+# (|mean|, SD) bounds in ms on the error against the same record measured directly.
+MASKED_BOUNDS_MS = {"p_duration_ms": (4.0, 4.0), "pr_ms": (4.0, 4.0), "qrs_ms": (4.0, 4.0), "qt_ms": (4.0, 4.0)}
+DIGITIZED_BOUNDS_MS = {"p_duration_ms": (15.0, 14.0), "pr_ms": (6.0, 14.0), "qrs_ms": (16.0, 4.0),
+                       "qt_ms": (14.0, 5.0)}
+
+
+@pytest.fixture(scope="module")
+def figures():
+    return bench_digitized(8, LABEL_CYCLE)
+
+
+def _page(seed, labels):
+    sim = simulate(sample_config(seed, fs_hz=500.0, labels=labels))
+    return sim, render(sim.recording, RenderConfig())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path, bounds", [("masked_vs_direct", MASKED_BOUNDS_MS),
+                                          ("digitized_vs_direct", DIGITIZED_BOUNDS_MS)])
+def test_page_path_error_against_direct_path(figures, path, bounds):
+    for name, (max_mean, max_sd) in bounds.items():
+        stats = figures["intervals"][path][name]
+        assert stats["n"] >= 7, f"{path} {name}: measured on {stats['n']} of 8 records"
+        assert -max_mean <= stats["mean_ms"] <= max_mean, f"{path} {name}: mean {stats['mean_ms']:+.1f} ms"
+        assert stats["sd_ms"] <= max_sd, f"{path} {name}: SD {stats['sd_ms']:.1f} ms"
+
+
+def test_few_beat_leads_must_be_corroborated():
+    onsets = np.array([-54.0, -60.0, -52.0])
+    assert _ranked(onsets, 1, False, 40.0, np.ones(3)) == -60.0
+    # A lead whose median beat holds 3 beats (a 3x4 column) counts half a lead.
+    weights = _lead_weights(np.array([10, 3, 10]))
+    assert weights.tolist() == [1.0, 0.5, 1.0]
+    assert _ranked(onsets, 1, False, 40.0, weights) == -54.0
+    assert _ranked(onsets, 2, True, 40.0, weights) == -54.0
+
+
+def test_page_columns_share_one_fiducial_point():
+    # In LBBB V1-V3 peak ~50 ms before the limb leads: without a common reference the third
+    # column's fiducials shift and its leads' median beats are misaligned (then "ivcd").
+    sim, page = _page(3, ("lbbb",))
+    r = {}
+    for name, recording in (("direct", sim.recording), ("masked", page.masked)):
+        detection = filter_leads(recording.signal_mv, 500.0, CONFIG.detection_lowpass_hz, CONFIG)
+        r[name] = detect_beats(detection, 500.0, CONFIG).r_samples
+    assert len(r["masked"]) == len(r["direct"])
+    shift = (r["masked"] - r["direct"])[1:-1]  # the record's edge beats are partial
+    assert shift.max() - shift.min() <= 2, shift
+    codes = {s.code for s in measure(page.masked, CONFIG).statements}
+    assert "lbbb" in codes and "ivcd" not in codes
