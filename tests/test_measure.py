@@ -136,10 +136,10 @@ def test_two_beats_name_no_rhythm():
     assert "few_beats" in result.quality.flags
 
 
-def test_3x4_page_with_nan_gaps_uses_the_leads_covering_each_beat():
-    sim = _sim(9)
-    signal = np.array(sim.recording.signal_mv)
-    fs = sim.recording.fs_hz
+def _as_3x4_page(recording):
+    """What a 3x4 + lead II page keeps: each lead its 2.5-s column, lead II throughout."""
+    signal = np.array(recording.signal_mv)
+    fs = recording.fs_hz
     columns = [("I", "II", "III"), ("aVR", "aVL", "aVF"), ("V1", "V2", "V3"), ("V4", "V5", "V6")]
     for k, leads in enumerate(columns):
         for lead in leads:
@@ -149,7 +149,12 @@ def test_3x4_page_with_nan_gaps_uses_the_leads_covering_each_beat():
             keep = np.zeros(len(signal), bool)
             keep[int(2.5 * k * fs):int(2.5 * (k + 1) * fs)] = True
             signal[~keep, j] = np.nan
-    result = measure(sim.recording.with_signal(signal), CONFIG)
+    return recording.with_signal(signal)
+
+
+def test_3x4_page_with_nan_gaps_uses_the_leads_covering_each_beat():
+    sim = _sim(9)
+    result = measure(_as_3x4_page(sim.recording), CONFIG)
     assert abs(result.global_.heart_rate_bpm - sim.truth.heart_rate_bpm) <= 1.0
     assert abs(result.global_.qrs_ms - sim.truth.qrs_ms) <= 12.0
     assert abs(result.global_.qt_ms - sim.truth.qt_ms) <= 20.0
@@ -232,3 +237,34 @@ def test_cli_json_and_bad_input(tmp_path, capsys):
     assert main(["measure", str(tmp_path / "missing.npz")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("ecg-agent: error:") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("page", [False, True], ids=["12_leads", "3x4_page"])
+def test_third_degree_av_block_from_dissociated_p_waves(page):
+    """On a page, only the rhythm strip is long enough to show the dissociated P waves."""
+    sim = _sim(1001, ("av_block_3",))
+    result = measure(_as_3x4_page(sim.recording) if page else sim.recording, CONFIG)
+    assert result.rhythm.label == "av_block_3" and result.rhythm.av_block == "av_block_3"
+    rate = result.rhythm.evidence.values["dissociated_atrial_rate_bpm"]
+    assert abs(rate - sim.truth.atrial_rate_bpm) <= 0.1 * sim.truth.atrial_rate_bpm
+    assert rate > 1.3 * result.global_.heart_rate_bpm
+
+
+@pytest.mark.parametrize("seed", [1002, 1006])
+def test_sinus_tachycardia_with_a_residual_at_twice_its_rate_is_not_flutter(seed):
+    """These records' QRS-T residual peaks at 2x the heart rate in the flutter band."""
+    result = measure(_sim(seed, ("sinus_tachycardia",)).recording, CONFIG)
+    assert result.rhythm.label == "sinus_tachycardia"
+
+
+def test_flutter_without_p_waves_and_a_broad_f_wave_peak():
+    """2:1 flutter whose F-wave spectrum is below flutter_concentration but large and without P waves."""
+    result = measure(_sim(1000, ("atrial_flutter",)).recording, CONFIG)
+    assert result.rhythm.label == "atrial_flutter"
+    assert result.rhythm.evidence.values["atrial_wave_concentration"] < CONFIG.flutter_concentration
+
+
+def test_fixed_pr_second_degree_block_is_not_third_degree():
+    for seed in range(1000, 1004):
+        result = measure(_sim(seed, ("av_block_2_mobitz2",)).recording, CONFIG)
+        assert result.rhythm.label != "av_block_3"

@@ -15,7 +15,7 @@ from tools.measure.beats import Beats, beat_windows
 from tools.measure.delineation import Delineation
 from tools.measure.median_beat import MedianBeats
 
-__all__ = ["AtrialActivity", "AtrialWaves", "locate_p_waves", "atrial_waves"]
+__all__ = ["AtrialActivity", "AtrialWaves", "DissociatedP", "locate_p_waves", "atrial_waves", "dissociated_p"]
 
 _SEARCH_S = 0.12  # a P wave may sit this far from its median position (PR drift, Wenckebach)
 # Consistency is judged near the median position only: over a wide search any smooth segment
@@ -122,22 +122,27 @@ class AtrialWaves:
     amplitude_mv : float
         RMS of the residual in the analysed lead, mV.
     lead : str or None
+    dissociated : DissociatedP
+        Slower periodic atrial activity not locked to the QRS (third-degree AV block).
     """
 
     rate_bpm: float | None
     concentration: float
     amplitude_mv: float
     lead: str | None
+    dissociated: DissociatedP
 
 
 def atrial_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats, leads: tuple[str, ...]) -> AtrialWaves:
     """Dominant frequency of the QRS-T-cancelled residual in II, III, aVF and V1 (the best of them).
 
     The median beat is subtracted at every dominant beat; ectopic beats and uncovered samples are
-    masked out. The lead whose spectral peak is most concentrated is reported.
+    masked out. The lead whose spectral peak is most concentrated is reported, with
+    ``dissociated_p`` over all leads.
     """
     fs, fid = median.fs_hz, median.fiducial_index
-    best = AtrialWaves(None, 0.0, 0.0, None)
+    dissociated = dissociated_p(filtered_mv, beats, median)
+    best = AtrialWaves(None, 0.0, 0.0, None, dissociated)
     for name in _FLUTTER_LEADS:
         if name not in leads:
             continue
@@ -158,7 +163,7 @@ def atrial_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats, lea
         near = band & (np.min(np.abs(freqs[:, None] - peak * np.arange(1, 4)[None, :]), axis=1) <= _PEAK_HALF_WIDTH_HZ)
         concentration = float(spectrum[near].sum() / spectrum[band].sum())
         if concentration > best.concentration:
-            best = AtrialWaves(float(peak * 60.0), concentration, float(np.sqrt(np.mean(x**2))), name)
+            best = AtrialWaves(float(peak * 60.0), concentration, float(np.sqrt(np.mean(x**2))), name, dissociated)
     return best
 
 
@@ -176,3 +181,60 @@ def _cancel_qrst(column: np.ndarray, beats: Beats, template: np.ndarray, fid: in
         else:
             out[a:b] = np.nan
     return out
+
+
+# Dissociated P waves (third-degree AV block) are not time-locked to the QRS, so the median beat
+# does not cancel them: they leave a periodic residual at the atrial rate (50-180/min searched).
+_DISSOCIATED_RATE_BPM = (50.0, 180.0)
+
+
+@dataclass(frozen=True)
+class DissociatedP:
+    """Periodic atrial activity left after QRS-T cancellation in every lead.
+
+    Attributes
+    ----------
+    rate_bpm : float or None
+        60 / the lag (s) of the residual's autocorrelation peak strictly inside 50-180/min (None:
+        not analysable, or the largest autocorrelation lies at an end of the range).
+    strength : float
+        That peak's autocorrelation, normalised by the lag-0 value (-1..1; 0 when not analysable).
+    amplitude_mv : float
+        RMS of the residual over the leads, mV.
+    """
+
+    rate_bpm: float | None
+    strength: float
+    amplitude_mv: float
+
+
+def dissociated_p(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats) -> DissociatedP:
+    """Rate and regularity of the atrial activity the median beat leaves behind, pooled over leads.
+
+    Lags at or beyond 85 % of the median RR are not searched, so a residual that repeats with
+    every QRS (imperfect cancellation) cannot pass for atrial activity.
+    """
+    fs, fid = median.fs_hz, median.fiducial_index
+    if len(beats.r_samples) < 3:
+        return DissociatedP(None, 0.0, 0.0)
+    rr_s = float(np.median(np.diff(beats.r_samples))) / fs
+    lo = int(60.0 / _DISSOCIATED_RATE_BPM[1] * fs)
+    hi = min(int(60.0 / _DISSOCIATED_RATE_BPM[0] * fs), int(0.85 * rr_s * fs))
+    if hi <= lo:
+        return DissociatedP(None, 0.0, 0.0)
+    acf, energy, n_finite = np.zeros(hi + 1), 0.0, 0
+    for k in range(filtered_mv.shape[1]):
+        residual = _cancel_qrst(filtered_mv[:, k], beats, median.signal_mv[:, k], fid)
+        finite = np.isfinite(residual)
+        # A 2.5-s column of a printed page holds one or two beats: too short to show a rhythm.
+        if finite.sum() < 0.5 * residual.size or finite.sum() < 2.0 * fs:
+            continue
+        x = np.where(finite, residual - np.nanmean(residual), 0.0)
+        acf += np.array([np.dot(x[:x.size - lag], x[lag:]) for lag in range(hi + 1)])
+        energy, n_finite = energy + float(np.dot(x, x)), n_finite + int(finite.sum())
+    if energy <= 0:
+        return DissociatedP(None, 0.0, 0.0)
+    best = lo + int(np.argmax(acf[lo:hi + 1]))
+    if best in (lo, hi):  # no peak inside the range: the residual is not periodic there
+        return DissociatedP(None, 0.0, float(np.sqrt(energy / n_finite)))
+    return DissociatedP(60.0 * fs / best, float(acf[best] / acf[0]), float(np.sqrt(energy / n_finite)))

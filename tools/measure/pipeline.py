@@ -145,7 +145,8 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     if no_p:
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv, d.reasons)
     atrial_rate = rates.heart_rate_bpm if rhythm.label and rhythm.label.startswith("sinus") and not rhythm.av_block \
-        else waves.rate_bpm if rhythm.label == "atrial_flutter" else None
+        else waves.rate_bpm if rhythm.label == "atrial_flutter" \
+        else waves.dissociated.rate_bpm if rhythm.label == "av_block_3" else None
     gm, areas = _global(d, masked, leads, rates, atrial_rate, usable)
     rows = lead_matrix(masked, leads, d, usable)
     g = d.global_s

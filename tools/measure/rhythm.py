@@ -17,6 +17,17 @@ _SINUS_ARRHYTHMIA_RANGE_S = 0.12   # max - min RR between dominant beats (classi
 _PAUSE_FACTOR = 1.6                # an RR this many times the median is a dropped beat
 _PR_DRIFT_S = 0.04                 # Wenckebach: PR before the pause exceeds PR after it by this
 _PR_DISSOCIATION_SD_S = 0.08       # PR this variable at a regular rate: P and QRS are dissociated
+# Third-degree block: a slow regular escape rhythm with uncancelled periodic atrial activity
+# clearly faster than it (time-locked P waves, conducted or 2:1 blocked, are cancelled instead).
+_ESCAPE_MAX_BPM = 60.0
+_DISSOCIATED_MIN_STRENGTH = 0.15
+_ATRIAL_OVER_VENTRICULAR = 1.3
+# Sinus P waves with a QRS-T residual at twice the ventricular rate mimic 2:1 flutter; with
+# organised P waves, flutter needs F waves at >= 2.5x the ventricular rate.
+_FLUTTER_MIN_RATIO_WITH_P = 2.5
+# Without any organised P wave at a regular rate, a large residual (>= 2x flutter_min_mv) with a
+# less concentrated peak is still flutter (variable F-wave shape on 2:1 / 4:1 conduction).
+_FLUTTER_CONCENTRATION_NO_P = 0.45
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,10 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
 
     Without organised P waves, a narrow spectral peak of the QRS-T-cancelled residual in the
     flutter band (``waves``) makes the rhythm atrial flutter rather than fibrillation (irregular)
-    or undetermined (regular). Returns the Rhythm and, when the label is None, the reason.
+    or undetermined (regular). A slow regular escape rhythm under periodic atrial activity that
+    the median beat did not cancel (``waves.dissociated``: not time-locked to the QRS, unlike the
+    P waves of sinus rhythm or 2:1 block) is third-degree AV block. Returns the Rhythm and, when
+    the label is None, the reason.
     """
     kinds = beats.kinds
     n = len(kinds)
@@ -78,8 +92,16 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
     values = {"heart_rate_bpm": rates.heart_rate_bpm, "rr_irregularity": rates.irregularity,
               "p_consistency": cons, "pr_ms": pr_ms, "atrial_wave_rate_bpm": waves.rate_bpm,
               "atrial_wave_concentration": waves.concentration, "atrial_wave_mv": waves.amplitude_mv}
-    flutter = (waves.rate_bpm is not None and waves.concentration >= config.flutter_concentration
-               and waves.amplitude_mv >= config.flutter_min_mv)
+    hr = rates.heart_rate_bpm or np.nan
+    ratio = (waves.rate_bpm or 0.0) / hr
+    big = waves.amplitude_mv >= 2 * config.flutter_min_mv
+    flutter = waves.rate_bpm is not None and waves.amplitude_mv >= config.flutter_min_mv and (
+        waves.concentration >= config.flutter_concentration
+        or (big and not p_present and not irregular and waves.concentration >= _FLUTTER_CONCENTRATION_NO_P))
+    diss = waves.dissociated
+    dissociated = (diss.rate_bpm is not None and diss.strength >= _DISSOCIATED_MIN_STRENGTH and not irregular
+                   and hr < _ESCAPE_MAX_BPM and diss.rate_bpm >= _ATRIAL_OVER_VENTRICULAR * hr)
+    values.update(dissociated_atrial_rate_bpm=diss.rate_bpm, dissociated_atrial_strength=diss.strength)
     flutter_rule = (f"no organised P wave; atrial waves at {waves.rate_bpm or 0:.0f}/min in {waves.lead} with "
                     f"spectral concentration >= {config.flutter_concentration}")
     label, reason, threshold = None, None, ""
@@ -87,16 +109,21 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
     pr_sd = float(np.nanstd(atrial.pr_s)) if np.isfinite(atrial.pr_s).sum() >= 3 else None
     if n < 3 or rates.heart_rate_bpm is None:
         reason = f"{n} beat(s) detected: at least 3 are needed to name a rhythm"
-    elif flutter and (not p_organised or waves.amplitude_mv >= 2 * config.flutter_min_mv):
-        # Flutter waves locked to 2:1 conduction pass for P waves; large ones are not P waves.
+    elif flutter and (not p_organised or (big and ratio >= _FLUTTER_MIN_RATIO_WITH_P)):
+        # Flutter waves locked to the QRS pass for P waves; large ones are not P waves.
         label, threshold = "atrial_flutter", flutter_rule
+    elif dissociated:
+        label, av_block = "av_block_3", "av_block_3"
+        threshold = (f"regular escape rhythm < {_ESCAPE_MAX_BPM:g} bpm with uncancelled periodic atrial activity "
+                     f"(autocorrelation >= {_DISSOCIATED_MIN_STRENGTH}) at >= {_ATRIAL_OVER_VENTRICULAR}x its rate")
     elif not p_organised and irregular:
         label = "atrial_fibrillation"
         threshold = (f"rr_irregularity > {config.af_rr_irregularity} and p_consistency < {config.af_p_consistency}")
     elif not p_present:
         reason = "no organised P wave at a regular rate (junctional, atrial or flutter rhythm not distinguished)"
     elif pr_sd is not None and pr_sd > _PR_DISSOCIATION_SD_S and not irregular:
-        label, threshold = "av_block_3", f"per-beat PR SD > {_PR_DISSOCIATION_SD_S * 1000:g} ms at a regular rate"
+        label, av_block = "av_block_3", "av_block_3"
+        threshold = f"per-beat PR SD > {_PR_DISSOCIATION_SD_S * 1000:g} ms at a regular rate"
         values["pr_sd_ms"] = pr_sd * 1000
     else:
         label, threshold = _sinus(beats, rates, fs_hz, config)
