@@ -36,7 +36,8 @@ def _controlled_claims(truth: Any) -> tuple[str, str]:
     """A right claim and a wrong one, written from the truth like an MLLM would state them."""
     rate = truth.heart_rate_bpm or 75.0
     rhythm = next(code for code in truth.labels if code in _RHYTHM_WORDS)
-    wrong_rhythm = "sinus_rhythm" if rhythm != "sinus_rhythm" else "atrial_fibrillation"
+    # "sinus rhythm" is right about any sinus variant (origin), so sinus pages get AF as the wrong rhythm
+    wrong_rhythm = "atrial_fibrillation" if rhythm.startswith("sinus") else "sinus_rhythm"
     right = f"{_RHYTHM_WORDS[rhythm]}. Heart rate {rate:.0f} bpm."
     wrong = f"{_RHYTHM_WORDS[wrong_rhythm]}. Heart rate {rate * 1.6:.0f} bpm."
     return right, wrong
