@@ -4,25 +4,21 @@ from __future__ import annotations
 
 from typing import Literal
 
-from typing import Any
+from pydantic import Field, model_validator
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from tools.errors import InputError
+from tools.config import FrozenConfig
 
 __all__ = ["MeasureConfig", "QtcFormula"]
 
 QtcFormula = Literal["bazett", "fridericia", "framingham", "hodges"]
 
 
-class MeasureConfig(BaseModel):
+class MeasureConfig(FrozenConfig):
     """Thresholds and windows of :func:`tools.measure.measure`.
 
     Every field carries its unit in its name. The defaults were tuned on the even-numbered LUDB
     records only (the odd ones are kept for testing); see docs/measurement.md.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     # ---- filtering -----------------------------------------------------------------------
     highpass_hz: float = Field(0.5, gt=0, le=2.0, description="baseline-wander high-pass corner (Hz)")
@@ -92,14 +88,6 @@ class MeasureConfig(BaseModel):
                                                           "overrides apparent P waves (2:1 flutter waves mimic them)")
     p_wave_consistency: float = Field(0.5, ge=-1, le=1,
                                       description="below this mean per-beat P correlation there is no organised P wave")
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first["loc"]) or "config"
-            raise InputError(f"MeasureConfig {where}={first.get('input')!r}: {first['msg']}") from None
 
     @model_validator(mode="after")
     def _check(self) -> MeasureConfig:
