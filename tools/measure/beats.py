@@ -7,13 +7,13 @@ level, then averaged over whichever leads are finite at each instant, so a digit
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage, signal
 
 from tools.measure.config import MeasureConfig
+from tools.measure.nanstats import nanmean, nanmedian
 
 __all__ = ["Beats", "detect_beats", "beat_windows"]
 
@@ -80,10 +80,8 @@ def beat_windows(filtered_mv: np.ndarray, centres: np.ndarray, before: int, afte
 def _align(energy: np.ndarray, peaks: np.ndarray, fs_hz: float) -> np.ndarray:
     half, shift = int(_ALIGN_HALF_S * fs_hz), max(1, int(_ALIGN_SHIFT_S * fs_hz))
     segs = beat_windows(energy[:, None], peaks, half + shift, half + shift)[:, :, 0]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a single edge beat leaves all-NaN columns
-        template = np.nanmedian(segs[:, shift:shift + 2 * half + 1], axis=0)
-    template = np.nan_to_num(template - np.nanmean(template))
+    template = nanmedian(segs[:, shift:shift + 2 * half + 1], axis=0)  # edge beats leave all-NaN columns
+    template = np.nan_to_num(template - nanmean(template))
     best = np.zeros(len(peaks), dtype=int)
     for i, seg in enumerate(np.nan_to_num(segs)):
         scores = [float(np.dot(seg[k:k + 2 * half + 1], template)) for k in range(2 * shift + 1)]

@@ -11,7 +11,6 @@ less sensitive to noise than a tangent or a slope threshold.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,6 +18,7 @@ from scipy import ndimage
 
 from tools.measure.config import MeasureConfig
 from tools.measure.median_beat import MedianBeats
+from tools.measure.nanstats import nanmean
 
 __all__ = ["Delineation", "delineate"]
 
@@ -263,9 +263,8 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig) ->
         return Delineation(_to_s(glob, fid, fs), _to_s_arrays(lead, fid, fs), np.full(n_leads, np.nan), reasons)
     on, off = glob["qrs_on"], glob["qrs_off"]
     b0, b1 = int(round(on + _BASELINE_S[0] * fs)), int(round(on + _BASELINE_S[1] * fs)) + 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # leads masked as unusable are all NaN
-        baseline = np.nanmean(beat[max(0, b0):max(1, b1)], axis=0) if b1 > 0 else np.full(n_leads, np.nan)
+    # leads masked as unusable are all NaN
+    baseline = nanmean(beat[max(0, b0):max(1, b1)], axis=0) if b1 > 0 else np.full(n_leads, np.nan)
     rr = rr_s if rr_s is not None and np.isfinite(rr_s) else 1.0
     t_lo = int(round(off + _T_START_AFTER_QRS_S * fs))
     t_hi = min(len(beat), int(round(on + min(0.65, max(0.30, rr - 0.10)) * fs)))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from tools.measure.beats import Beats, beat_windows
 from tools.measure.config import MeasureConfig
+from tools.measure.nanstats import nanmedian
 
 __all__ = ["MedianBeats", "median_beats"]
 
@@ -60,7 +60,5 @@ def median_beats(filtered_mv: np.ndarray, beats: Beats, fs_hz: float, config: Me
         empty = np.full((before + after + 1, filtered_mv.shape[1]), np.nan)
         return MedianBeats(empty, before, fs_hz, np.zeros(filtered_mv.shape[1], dtype=int))
     windows = beat_windows(filtered_mv, centres, before, after)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are expected: uncovered samples
-        med = np.nanmedian(windows, axis=0)
+    med = nanmedian(windows, axis=0)  # all-NaN columns are expected: uncovered samples
     return MedianBeats(med, before, fs_hz, np.isfinite(windows[:, before, :]).sum(axis=0))

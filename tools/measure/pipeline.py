@@ -18,7 +18,15 @@ from tools.measure.lead_matrix import lead_matrix
 from tools.measure.median_beat import MedianBeats, median_beats
 from tools.measure.preprocess import filter_leads, remove_pacing_spikes
 from tools.measure.quality import lead_quality, limb_reversal_suspected
-from tools.measure.result import Axes, BeatFiducials, Fiducials, GlobalMeasurements, LeadQuality, Measurement, Quality
+from tools.measure.result import (
+    Axes,
+    BeatFiducials,
+    Fiducials,
+    GlobalMeasurements,
+    LeadQuality,
+    Measurement,
+    Quality,
+)
 from tools.measure.rhythm import RateStats, classify_rhythm, rate_stats
 from tools.measure.statements import make_statements
 from tools.recording import Recording

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from tools.measure.beats import Beats, beat_windows
 from tools.measure.median_beat import MedianBeats
+from tools.measure.nanstats import nanmean
 from tools.measure.result import LeadQuality
 
 __all__ = ["lead_quality", "limb_reversal_suspected"]
@@ -35,9 +34,7 @@ def lead_quality(raw_mv: np.ndarray, filtered_mv: np.ndarray, beats: Beats, medi
             # neighbouring beats that differ from beat to beat without any noise.
             span = slice(max(0, fid - int(_NOISE_HALF_S * fs)), fid + int(_NOISE_HALF_S * fs) + 1)
             resid = windows[:, span, k] - median.signal_mv[None, span, k]
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # beats that do not cover this lead
-                per_beat = np.sqrt(np.nanmean(resid**2, axis=1))
+            per_beat = np.sqrt(nanmean(resid**2, axis=1))  # NaN for beats that do not cover this lead
             noise = float(np.nanmedian(per_beat)) if np.isfinite(per_beat).any() else None
         reason = _unusable_reason(raw_mv[:, k], median.signal_mv[:, k], noise, coverage, fs)
         out.append(LeadQuality(lead=name, usable=reason is None, coverage=coverage, noise_mv=noise, reason=reason))

@@ -8,7 +8,13 @@ statement says which measured values crossed which threshold, so it can be check
 from __future__ import annotations
 
 from tools.measure.config import MeasureConfig
-from tools.measure.result import Evidence, GlobalMeasurements, LeadMeasurement, Rhythm, Statement
+from tools.measure.result import (
+    Evidence,
+    GlobalMeasurements,
+    LeadMeasurement,
+    Rhythm,
+    Statement,
+)
 from tools.vocabulary import label
 
 __all__ = ["make_statements"]
