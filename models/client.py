@@ -17,10 +17,11 @@ one bad item does not lose the others.
 from __future__ import annotations
 
 import asyncio
+import io
 import threading
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -30,7 +31,8 @@ from models.errors import ModelError, ModelResponseError, ModelUnavailableError
 from tools.errors import InputError
 
 __all__ = ["GenerationParams", "ModelAnswer", "AskItem", "MLLMClient", "ClientBase", "BatchRunner",
-           "image_mime_type", "check_request", "chat_messages", "require_text", "client_from_url"]
+           "InProcessClient", "decode_image", "image_mime_type", "check_request", "chat_messages", "require_text",
+           "client_from_url"]
 
 AskItem = tuple[bytes, str]
 """One question about one image: (encoded PNG/JPEG bytes, question without template)."""
@@ -322,6 +324,45 @@ class BatchRunner:
         self._pending = []
 
 
+def decode_image(image: bytes) -> Any:
+    """Encoded PNG/JPEG bytes -> an RGB PIL image.
+
+    Raises
+    ------
+    InputError
+        If the bytes are not a PNG/JPEG or cannot be decoded.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    image_mime_type(image)
+    try:
+        with Image.open(io.BytesIO(bytes(image))) as opened:
+            return opened.convert("RGB")
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise InputError(f"image could not be decoded ({len(image)} bytes): {exc}") from None
+
+
+class InProcessClient(ClientBase):
+    """A backend that runs the model in this process through a :class:`BatchRunner` (``self._runner``)."""
+
+    _runner: BatchRunner
+
+    async def ask(self, image: bytes, question: str, params: GenerationParams | None = None) -> ModelAnswer:
+        """Answer one question about one image (encoded PNG/JPEG bytes), batched with concurrent asks.
+
+        Raises
+        ------
+        InputError
+            If the image cannot be decoded or the question is blank.
+        ModelResponseError
+            If the model generated only white space.
+        ModelUnavailableError
+            Out of device memory, or the client was closed.
+        """
+        check_request(image, question)
+        return await self._runner.submit((decode_image(image), question), params or GenerationParams())
+
+
 def client_from_url(url_or_name: str, **options: Any) -> MLLMClient | None:
     """Build the client a URL or name designates.
 
@@ -360,7 +401,10 @@ def client_from_url(url_or_name: str, **options: Any) -> MLLMClient | None:
             if not rest or not model_dir.is_dir():
                 raise InputError(f"model directory {rest!r} in {spec!r} does not exist")
             if scheme == "hf":
-                from models.client_transformers import TransformersClient, TransformersClientConfig
+                from models.client_transformers import (
+                    TransformersClient,
+                    TransformersClientConfig,
+                )
                 return TransformersClient(TransformersClientConfig(model_dir=model_dir, **options))
             from models.client_vllm import VLLMClient, VLLMClientConfig
             return VLLMClient(VLLMClientConfig(model_dir=model_dir, **options))

@@ -9,19 +9,23 @@ bfloat16 (as PULSE was trained), on the CPU float32.
 from __future__ import annotations
 
 import copy
-import io
 import time
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.client import (BatchRunner, ClientBase, GenerationParams, ModelAnswer, chat_messages,
-                           check_request, image_mime_type, require_text)
+from models.client import (
+    BatchRunner,
+    GenerationParams,
+    InProcessClient,
+    ModelAnswer,
+    chat_messages,
+    require_text,
+)
 from models.errors import CheckpointError, ModelError, ModelUnavailableError
-from tools.errors import InputError
 
-__all__ = ["TransformersClientConfig", "TransformersClient", "decode_image", "resolve_device_dtype"]
+__all__ = ["TransformersClientConfig", "TransformersClient", "resolve_device_dtype"]
 
 DType = Literal["auto", "float32", "bfloat16", "float16"]
 
@@ -75,25 +79,7 @@ def resolve_device_dtype(device: str, dtype: DType) -> tuple[str, Any]:
     return device, getattr(torch, dtype)
 
 
-def decode_image(image: bytes) -> Any:
-    """Encoded PNG/JPEG bytes -> an RGB PIL image.
-
-    Raises
-    ------
-    InputError
-        If the bytes are not a PNG/JPEG or cannot be decoded.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    image_mime_type(image)
-    try:
-        with Image.open(io.BytesIO(bytes(image))) as opened:
-            return opened.convert("RGB")
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise InputError(f"image could not be decoded ({len(image)} bytes): {exc}") from None
-
-
-class TransformersClient(ClientBase):
+class TransformersClient(InProcessClient):
     """An :class:`~models.client.MLLMClient` running the model in this process.
 
     Loading happens in the constructor (seconds for the tiny model, about a minute for the 7B one).
@@ -126,21 +112,6 @@ class TransformersClient(ClientBase):
     def name(self) -> str:
         """``hf:DIR (device, dtype)``."""
         return f"hf:{self.config.model_dir} ({self.device}, {str(self.dtype).removeprefix('torch.')})"
-
-    async def ask(self, image: bytes, question: str, params: GenerationParams | None = None) -> ModelAnswer:
-        """Answer one question about one image (encoded PNG/JPEG bytes), batched with concurrent asks.
-
-        Raises
-        ------
-        InputError
-            If the image cannot be decoded or the question is blank.
-        ModelResponseError
-            If the model generated only white space.
-        ModelUnavailableError
-            Out of device memory, or the client was closed.
-        """
-        check_request(image, question)
-        return await self._runner.submit((decode_image(image), question), params or GenerationParams())
 
     async def aclose(self) -> None:
         """Refuse further asks and drop the model (frees its memory once nothing else holds it)."""

@@ -15,9 +15,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.client import (BatchRunner, ClientBase, GenerationParams, ModelAnswer, chat_messages,
-                           check_request, require_text)
-from models.client_transformers import decode_image
+from models.client import (
+    BatchRunner,
+    GenerationParams,
+    InProcessClient,
+    ModelAnswer,
+    chat_messages,
+    require_text,
+)
 from models.errors import CheckpointError, ModelError, ModelUnavailableError
 
 __all__ = ["VLLMClientConfig", "VLLMClient", "vllm_available"]
@@ -60,7 +65,7 @@ class VLLMClientConfig(BaseModel):
     seed: int = 0
 
 
-class VLLMClient(ClientBase):
+class VLLMClient(InProcessClient):
     """An :class:`~models.client.MLLMClient` on vLLM's offline engine.
 
     Raises
@@ -91,19 +96,6 @@ class VLLMClient(ClientBase):
     def name(self) -> str:
         """``vllm:DIR``."""
         return f"vllm:{self.config.model_dir}"
-
-    async def ask(self, image: bytes, question: str, params: GenerationParams | None = None) -> ModelAnswer:
-        """Answer one question about one image (encoded PNG/JPEG bytes), batched with concurrent asks.
-
-        Raises
-        ------
-        InputError
-            If the image cannot be decoded or the question is blank.
-        ModelResponseError
-            If the model generated only white space.
-        """
-        check_request(image, question)
-        return await self._runner.submit((decode_image(image), question), params or GenerationParams())
 
     async def aclose(self) -> None:
         """Refuse further asks and drop the engine."""

@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--repeats must be >= 1, got {args.repeats}")
     from importlib.metadata import version
 
-    from models.client_transformers import decode_image
+    from models.client import decode_image
     from tools.benchmarking import pin_one_core, write_results
 
     pinned = not args.device.startswith("cuda") and not args.all_cores
