@@ -23,6 +23,8 @@ MAX_GAP_MM = 8.0
 # A row of trace has ink without a break for at least this long near its baseline.
 MIN_UNBROKEN_MM = 8.0
 MAX_THICKNESS_MM = 0.8
+# A filled bar's top edge moves less than this between neighbouring columns (median).
+BAR_EDGE_JITTER_MM = 0.1
 # Fraction of a row's span lying on one pixel row (±1) above which it is a ruled line.
 STRAIGHT_FRACTION = 0.95
 
@@ -68,6 +70,19 @@ def _is_straight_line(mask: np.ndarray, y: int, span: tuple[int, int]) -> bool:
     return bool(on_line.mean() >= STRAIGHT_FRACTION)
 
 
+def _is_filled_bar(band: np.ndarray, columns: np.ndarray, px_per_mm: float) -> bool:
+    """True when the ink near a candidate row is a filled box (a redaction bar), not a trace.
+
+    A bar is thick with a straight top edge; a trace is thin, or (mains hum, muscle noise) a thick
+    band whose top edge jumps from column to column.
+    """
+    ink = band[:, columns]
+    if np.median(ink.sum(axis=0)) <= max(4.0, MAX_THICKNESS_MM * px_per_mm):
+        return False
+    top = np.argmax(ink, axis=0)
+    return bool(np.median(np.abs(np.diff(top))) < BAR_EDGE_JITTER_MM * px_per_mm)
+
+
 def find_rows(mask: np.ndarray, px_per_mm: float) -> list[TraceRow]:
     """Find the rows of trace in an ink mask.
 
@@ -95,11 +110,11 @@ def find_rows(mask: np.ndarray, px_per_mm: float) -> list[TraceRow]:
     bands = [mask[max(0, y - reach):y + reach + 1] for y in peaks]
     near = [band.any(axis=0) for band in bands]
     spans = [_extent(columns, int(MAX_GAP_MM * px_per_mm)) for columns in near]
-    # A trace is one thin line, unbroken for long stretches; a line of text breaks between
-    # letters, and a filled box (a redaction bar) is thick.
+    # A trace is one line, unbroken for long stretches; a line of text breaks between letters,
+    # and a filled box (a redaction bar) is thick with a straight edge.
     keep = [i for i, s in enumerate(spans) if s is not None and s[1] - s[0] >= 20 * px_per_mm
             and _longest_run(near[i]) >= MIN_UNBROKEN_MM * px_per_mm
-            and np.median(bands[i][:, near[i]].sum(axis=0)) <= max(4.0, MAX_THICKNESS_MM * px_per_mm)
+            and not _is_filled_bar(bands[i], near[i], px_per_mm)
             and not _is_straight_line(mask, int(peaks[i]), spans[i])]
     peaks, spans = peaks[keep], [spans[i] for i in keep]
     rows = []
