@@ -7,7 +7,6 @@ the pixels so an oversized image is refused without decoding it.
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -63,10 +62,11 @@ def _from_bytes(data: bytes, config: DigitizeConfig, name: str) -> np.ndarray:
     if data[:5] == b"%PDF-":
         return _from_pdf(data, config)
     try:
-        with warnings.catch_warnings():
-            # Our own max_pixels check below replaces Pillow's decompression-bomb warning.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+        # Pillow warns (89-179 Mpx) or raises (above) on opening a huge image; our max_pixels check
+        # below is the real limit. No warnings.catch_warnings here: it swaps process-global state
+        # and races when pages are read in several threads. Where warnings are errors the warning
+        # arrives as an exception and is refused below; elsewhere it is printed once.
+        image = Image.open(io.BytesIO(data))
         with image:
             _check_size(image.width, image.height, config, name)
             image.draft("RGB", image.size)
@@ -76,7 +76,7 @@ def _from_bytes(data: bytes, config: DigitizeConfig, name: str) -> np.ndarray:
         raise InputError(f"{name} is not a supported image (PNG, JPEG, BMP, TIFF or PDF)") from None
     except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt file
         raise InputError(f"{name} cannot be decoded ({exc}); is it truncated?") from None
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(f"{name} is larger than max_pixels={config.max_pixels}") from None
 
 
