@@ -2,7 +2,8 @@
 
 ``ecg-agent bench digitize --render-matrix`` instead renders simulated records with our
 renderer and scores every cell of the distortion matrix (each distortion alone, 100 and 150 DPI,
-6x2, 12x1 and 3x4+3 layouts, 50 mm/s, 5 and 20 mm/mV, black-and-white and missing grid).
+6x2, 12x1 and 3x4+3 layouts, 50 mm/s, 5 and 20 mm/mV, black-and-white and missing grid, and a
+noisy ECG signal printed on a clean page).
 
 Pairs every ``N-0.png|jpg|...`` (ecg-image-kit style) or ``N.png`` with the WFDB record ``N.hea``
 beside it, digitizes it on one core, and prints mean SNR per lead, per distortion type (from an
@@ -81,6 +82,8 @@ MATRIX: tuple[tuple[str, dict, dict], ...] = (
     ("temperature 4000 K", {}, {"temperature_k": 4000.0}), ("lighting 0.4", {}, {"lighting": 0.4}),
     ("wrinkles 0.5", {}, {"wrinkles": 0.5}), ("scribbles 10", {}, {"scribbles": 10}),
 )
+# One more cell: the ECG itself is noisy (muscle noise, mains hum, baseline wander, mV), the page clean.
+SIGNAL_NOISE_MV = {"emg_mv": 0.03, "mains_mv": 0.05, "baseline_wander_mv": 0.3}
 
 
 def _render_matrix(args: argparse.Namespace) -> int:
@@ -92,15 +95,18 @@ def _render_matrix(args: argparse.Namespace) -> int:
     from tools.distort import DistortionConfig, distort
     from tools.errors import ECGError
     from tools.render import RenderConfig, render
-    from tools.simulate import SimulationConfig, simulate
+    from tools.simulate import NoiseConfig, SimulationConfig, simulate
 
     pin_one_core()
     config = DigitizeConfig(fs_hz=args.fs)
     recordings = [simulate(SimulationConfig(fs_hz=args.fs, seed=100 + i)).recording for i in range(args.records)]
+    noisy = [simulate(SimulationConfig(fs_hz=args.fs, seed=100 + i, noise=NoiseConfig(**SIGNAL_NOISE_MV))).recording
+             for i in range(args.records)]
+    cells = [(*cell, recordings) for cell in MATRIX] + [("signal noise", {}, {}, noisy)]
     table, failures, seconds = {}, [], []
-    for name, render_kw, distort_kw in MATRIX:
+    for name, render_kw, distort_kw, cell_recordings in cells:
         scores = []
-        for i, recording in enumerate(recordings):
+        for i, recording in enumerate(cell_recordings):
             page = render(recording, RenderConfig(**render_kw))
             if distort_kw:
                 page = distort(page, DistortionConfig(**distort_kw), seed=i)
