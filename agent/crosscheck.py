@@ -186,6 +186,8 @@ def _presence(code: str, measurements: dict[str, Any]) -> tuple[bool | None, str
         return True, f"measured rhythm {label}"
     if code in codes:
         return True, "stated by the measurement rules"
+    if why := (measurements.get("not_measurable") or {}).get(f"statements.{code}"):
+        return None, why
     if code == "normal_ecg":
         abnormal = sorted(codes - _ABNORMAL_IGNORED)
         return (not abnormal, "abnormal findings: " + ", ".join(abnormal) if abnormal else "no abnormal finding measured")
@@ -222,8 +224,9 @@ def _check_group(claim: Any, measurements: dict[str, Any]) -> Check:
     found = sorted(measured_codes(measurements) & set(members))
     base = dict(claim_text=claim.text, kind=claim.kind, key=claim.label, model_value=claim.label,
                 negated=claim.negated, hedged=claim.hedged)
-    if not found and not _get(measurements, _REQUIRES[members[0]]):
-        return Check(**base, verdict="unverifiable", reason=f"the measurement cannot assess {claim.label}")
+    why_not = (measurements.get("not_measurable") or {}).get(f"statements.{members[0]}")
+    if not found and (why_not or not _get(measurements, _REQUIRES[members[0]])):
+        return Check(**base, verdict="unverifiable", reason=why_not or f"the measurement cannot assess {claim.label}")
     present = bool(found)
     why = f"measured: {', '.join(found)}" if found else f"no {claim.label} by the measurement criteria"
     return Check(**base, verdict="agreed" if present != claim.negated else "disputed",

@@ -51,7 +51,7 @@ LABEL_KINDS: dict[str, Kind] = {
     "RVH": "diagnosis", "LAE": "diagnosis", "RAE": "diagnosis", "Q waves": "diagnosis",
     "poor R wave progression": "diagnosis", "WPW": "diagnosis", "ectopic beats": "diagnosis",
     "junctional rhythm": "rhythm", "ventricular tachycardia": "rhythm",
-    "supraventricular tachycardia": "rhythm", "atrial tachycardia": "rhythm", "paced rhythm": "rhythm",
+    "supraventricular tachycardia": "rhythm", "atrial tachycardia": "rhythm",
 }
 """Raw labels the parser may emit with ``code=None``, and the claim kind of each."""
 
@@ -167,7 +167,12 @@ _FINDINGS: tuple[tuple[str, str], ...] = (
     (r"ventricular\s+tachycardia|(?-i:\bVT\b)", "label:ventricular tachycardia"),
     (r"supraventricular\s+tachycardia|(?-i:\bSVT\b)", "label:supraventricular tachycardia"),
     (r"(?:ectopic\s+|multifocal\s+)?atrial\s+tachycardia", "label:atrial tachycardia"),
-    (r"(?:(?:electronic|ventricular|atrial|dual[- ]chamber)\s+)*(?:pacemaker|paced)\s+rhythm", "label:paced rhythm"),
+    # "wandering/ectopic atrial pacemaker" is a native rhythm: an atrial "pacemaker" is never a device here
+    (r"(?:(?:electronic|ventricular|atrial|dual[- ]chamber|A-?V|sequential)\s+)*paced\s+rhythm"
+     r"|(?:(?:electronic|ventricular|dual[- ]chamber)\s+)*(?<!atrial\s)(?<!atrial-)pacemaker\s+rhythm"
+     r"|(?:ventricular|atrial|dual[- ]chamber|A-?V|biventricular|sequential|electronic)\s+pacing\b"
+     r"|\b(?:[AV]|AV|A-V|bi-?V)[- ]?paced\b|\bpaced\s+(?:QRS|complex(?:es)?|beats?)|\b(?:pacemaker|pacing)\s+spikes?",
+     "paced_rhythm"),
     # ectopy
     (r"premature\s+atrial\s+(?:complex|contraction|beat|depolarization)(?:e?s)?|atrial\s+premature\s+"
      r"(?:complex|contraction|beat)(?:e?s)?|atrial\s+(?:ectopics?|extrasystoles?)(?:\s+beats?)?"

@@ -9,7 +9,9 @@ import pytest
 from agent.cli import main
 from tools.errors import InputError, MeasurementError
 from tools.measure import MeasureConfig, Measurement, measure
+from tools.measure.delineation import _ranked, delineate
 from tools.measure.intervals import frontal_axis_deg, qtc_ms
+from tools.measure.median_beat import MedianBeats
 from tools.record_io import write_record
 from tools.recording import LEADS, Recording
 from tools.simulate import sample_config, simulate
@@ -50,6 +52,17 @@ def test_rhythm_label_matches_simulated_rhythm(labels, expected):
     assert result.rhythm.label in RHYTHMS
 
 
+@pytest.mark.parametrize("seed", [5, 7, 26, 47, 1000])
+def test_flutter_waves_do_not_widen_the_qrs(seed):
+    """F waves locked to the QRS run into its onset and offset in some leads (these records
+    measured 16-112 ms too wide when the earliest/latest lead value was taken; in 1000 four
+    leads agree on an F wave 40 ms before the QRS, so the largest group of leads must win)."""
+    sim = _sim(seed, ("atrial_flutter",))
+    result = measure(sim.recording, CONFIG)
+    assert result.rhythm.label == "atrial_flutter"
+    assert abs(result.global_.qrs_ms - sim.truth.qrs_ms) <= TOL_MS["qrs_ms"]
+
+
 def test_atrial_flutter_and_its_wave_rate():
     sim = _sim(7, ("atrial_flutter",))
     result = measure(sim.recording, CONFIG)
@@ -82,6 +95,30 @@ def test_fiducials_placed_on_every_beat_within_tolerance():
         matched += 1
     assert matched >= 8
     assert result.median_beats_mv is not None and result.median_beats_mv.shape[1] == 12
+
+
+def _bump_ms(t_ms, start_ms, stop_ms, amplitude_mv):
+    """A raised-cosine wave with exact onset and offset."""
+    u = np.clip((t_ms - start_ms) / (stop_ms - start_ms), 0.0, 1.0)
+    return amplitude_mv * np.sin(np.pi * u) ** 2
+
+
+@pytest.mark.parametrize("q_mv, onset_ms", [(0.0, -24.0), (0.2, -44.0), (0.3, -44.0)])
+def test_qrs_onset_includes_a_q_wave(q_mv, onset_ms):
+    """A q wave (-44 to -16 ms) before a 1.2-mV R wave (-24 to +16 ms): the onset is the q wave's
+    start, not its trough (where the search from the steep R upstroke used to stop at 0.2 mV)."""
+    t_ms = (np.arange(651) - 250) / 500.0 * 1000.0
+    y = (_bump_ms(t_ms, -44, -16, -q_mv) + _bump_ms(t_ms, -24, 16, 1.2) + _bump_ms(t_ms, 8, 40, -0.3)
+         + _bump_ms(t_ms, 120, 360, 0.3))
+    d = delineate(MedianBeats(y[:, None], 250, 500.0, np.array([10])), 1.0, CONFIG)
+    assert abs(d.global_s["qrs_on"] * 1000.0 - onset_ms) <= 2.0
+    assert abs(d.global_s["qrs_off"] * 1000.0 - 40.0) <= 2.0
+
+
+def test_rank_two_needs_three_leads():
+    # Two leads showing a P wave: no outlier can be told, so the earliest onset is taken.
+    assert _ranked(np.array([-60.0, -50.0]), 2, False, 40.0, np.ones(2)) == -60.0
+    assert _ranked(np.array([-60.0, -50.0, -52.0]), 2, False, 40.0, np.ones(3)) == -52.0
 
 
 def test_qtc_formulas_and_axis_are_exact():

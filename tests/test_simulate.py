@@ -13,7 +13,14 @@ import pytest
 from tools import cardiac_dipole as dip
 from tools import simulate as sim_module
 from tools.errors import InputError
-from tools.simulate import NoiseConfig, SimulationConfig, SimulationTruth, sample_config, simulate
+from tools.simulate import (
+    NOT_SIMULATED,
+    NoiseConfig,
+    SimulationConfig,
+    SimulationTruth,
+    sample_config,
+    simulate,
+)
 from tools.vocabulary import LABELS, RHYTHMS
 
 FS = 500.0
@@ -414,7 +421,7 @@ def test_low_voltage_label_matches_the_signal():
 _DERIVED = {"sinus_rhythm", "normal_axis", "normal_ecg"}
 
 
-@pytest.mark.parametrize("code", [code for code in LABELS if code not in _DERIVED])
+@pytest.mark.parametrize("code", [code for code in LABELS if code not in _DERIVED | NOT_SIMULATED])
 def test_sample_config_shows_each_label_and_nothing_else(code):
     for seed in (0, 1):
         truth = simulate(sample_config(seed, fs_hz=FS, labels=[code])).truth
@@ -424,6 +431,12 @@ def test_sample_config_shows_each_label_and_nothing_else(code):
         extra = set(truth.labels) - {code, rhythm} - _DERIVED - implied
         assert not extra, (code, seed, truth.labels)
         assert sum(label in RHYTHMS for label in truth.labels) == 1
+
+
+def test_sample_config_refuses_what_it_cannot_simulate():
+    for code in NOT_SIMULATED:
+        with pytest.raises(InputError, match=code):
+            sample_config(0, fs_hz=FS, labels=[code])
 
 
 def test_sample_config_default_is_a_varied_normal_ecg():
@@ -492,6 +505,6 @@ def test_simulate_rejects_a_non_config():
 
 def test_public_names():
     assert set(sim_module.__all__) == {"NoiseConfig", "SimulationConfig", "BeatTruth", "SimulationTruth",
-                                       "Simulation", "simulate", "sample_config"}
+                                       "Simulation", "simulate", "sample_config", "NOT_SIMULATED"}
     assert all(hasattr(sim_module, name) for name in sim_module.__all__)
     assert all(hasattr(dip, name) for name in dip.__all__)

@@ -47,9 +47,11 @@ from tools.recording import LEADS, Recording
 from tools.vocabulary import LABELS, RHYTHMS, code15_classes, label, ptbxl_superclasses
 
 __all__ = ["NoiseConfig", "SimulationConfig", "BeatTruth", "SimulationTruth", "Simulation",
-           "simulate", "sample_config"]
+           "simulate", "sample_config", "NOT_SIMULATED"]
 
 SINUS = ("sinus_rhythm", "sinus_bradycardia", "sinus_tachycardia", "sinus_arrhythmia")
+# Vocabulary codes the signal model has no mechanism for (no pacemaker is modelled).
+NOT_SIMULATED = frozenset({"paced_rhythm"})
 # Allowed rate (bpm) per rhythm: the sinus rate for sinus rhythms, the ventricular rate in AF, the
 # escape rate in AV block 3; flutter's ventricular rate follows from atrial rate and block.
 _RATE_RANGE = {"sinus_rhythm": (60.0, 100.0), "sinus_bradycardia": (30.0, 59.0),
@@ -688,6 +690,8 @@ def _requested(labels: Sequence[str]) -> set[str]:
     if isinstance(labels, str):
         labels = (labels,)
     codes = {label(code).code for code in labels}
+    if codes & NOT_SIMULATED:
+        raise InputError(f"labels={sorted(codes)}: the simulator cannot show {', '.join(sorted(codes & NOT_SIMULATED))}")
     for group, what in ((set(RHYTHMS), "rhythm"), (set(_AXIS_RANGES), "axis"), (set(_AV_BLOCKS), "AV block"),
                         ({"long_qt", "short_qt"}, "QT"), ({"lvh", "low_voltage"}, "voltage")):
         if len(codes & group) > 1:

@@ -42,6 +42,7 @@ _TABLE: tuple[Label, ...] = (
     Label("atrial_fibrillation", "atrial fibrillation", "rhythm", code15="AF"),
     Label("atrial_flutter", "atrial flutter", "rhythm"),
     Label("av_block_3", "third-degree (complete) AV block", "rhythm", ptbxl="CD"),
+    Label("paced_rhythm", "paced rhythm", "rhythm"),
     # ectopy
     Label("pac", "premature atrial complexes", "ectopy"),
     Label("pvc", "premature ventricular complexes", "ectopy"),

@@ -93,6 +93,16 @@ def _error_stats(errors: dict[str, list[float]], limits: dict[str, tuple[float, 
     return out
 
 
+def _rounded(value: float) -> float | None:
+    """An error in ms to 0.1 ms for the results file; None when not measured (NaN)."""
+    return round(float(value), 1) if np.isfinite(value) else None
+
+
+def _worst(rows: list[tuple[int, float | None]], n: int = 5) -> list[tuple[int, float | None]]:
+    """The ``n`` (record, error ms) rows of largest |error|; a record not measured (None) first."""
+    return sorted(rows, key=lambda row: -np.inf if row[1] is None else -abs(row[1]))[:n]
+
+
 def _se_sp(truth: list[bool], pred: list[bool]) -> dict[str, Any]:
     t, p = np.asarray(truth, bool), np.asarray(pred, bool)
     tp, fn, tn, fp = int((t & p).sum()), int((t & ~p).sum()), int((~t & ~p).sum()), int((~t & p).sum())
@@ -116,7 +126,8 @@ def _axis_class(axis: float | None) -> str | None:
 
 
 def bench_ludb(root: Path) -> dict[str, Any]:
-    """Interval errors (ours and NeuroKit2, by parity half) and label agreement on LUDB."""
+    """Interval errors (ours and NeuroKit2, by parity half), the five worst records per half and
+    interval (ours vs ``global_rank2``), and label agreement on LUDB."""
     from tools.measure import MeasureConfig, measure
     from tools.record_io import read_record
 
@@ -125,7 +136,7 @@ def bench_ludb(root: Path) -> dict[str, Any]:
             for half in ("even", "odd") for ref in ("global", "global_rank2", "lead_ii")}
     calls: dict[str, list[bool]] = {k: [] for k in ("af_true", "af_pred", "avb1_true", "avb1_pred", "rbbb_true",
                                                     "rbbb_pred", "lbbb_true", "lbbb_pred")}
-    axis_pairs = []
+    axis_pairs, per_record = [], {half: {k: [] for k in INTERVALS} for half in ("even", "odd")}
     for rec_id in sorted(labels):
         stem = root / "data" / str(rec_id)
         if not stem.with_suffix(".hea").exists():
@@ -138,6 +149,9 @@ def bench_ludb(root: Path) -> dict[str, Any]:
         result = measure(recording, config)
         got = {"ours": _ours(result), "neurokit2": _neurokit(recording.lead("II"), recording.fs_hz)}
         half = "even" if rec_id % 2 == 0 else "odd"
+        for k in INTERVALS:
+            if np.isfinite(refs["global_rank2"][k]):
+                per_record[half][k].append((rec_id, _rounded(got["ours"][k] - refs["global_rank2"][k])))
         for who, values in got.items():
             for ref_name, ref in refs.items():
                 for k in INTERVALS:
@@ -163,6 +177,8 @@ def bench_ludb(root: Path) -> dict[str, Any]:
         "rbbb_complete": _se_sp(calls["rbbb_true"], calls["rbbb_pred"]),
         "lbbb_complete": _se_sp(calls["lbbb_true"], calls["lbbb_pred"]),
         "axis_class_agreement": {"n": len(agree), "fraction": float(np.mean(agree)) if agree else None},
+        "worst_records_global_rank2": {half: {k: _worst(rows) for k, rows in by_name.items()}
+                                       for half, by_name in per_record.items()},
     }
 
 
@@ -177,13 +193,14 @@ SIM_TARGETS_MS = {"p_duration_ms": (5.0, 5.0), "pr_ms": (5.0, 5.0), "qrs_ms": (5
 
 
 def bench_simulated(n_records: int) -> dict[str, Any]:
-    """Errors against the simulator's exact global truth, ours and NeuroKit2's (lead II)."""
+    """Errors against the simulator's exact global truth, ours and NeuroKit2's (lead II); ``outliers``
+    lists the records (seed, labels, our errors) where an interval misses twice its target bias."""
     from tools.measure import MeasureConfig, measure
     from tools.simulate import sample_config, simulate
 
     config = MeasureConfig()
     errs = {who: {k: [] for k in INTERVALS} for who in ("ours", "neurokit2")}
-    axis_err, rhythm_ok = [], []
+    axis_err, rhythm_ok, per_record = [], [], []
     for seed in range(n_records):
         labels = SIM_LABELS[seed % len(SIM_LABELS)]
         sim = simulate(sample_config(seed, fs_hz=500.0, labels=labels))
@@ -194,6 +211,9 @@ def bench_simulated(n_records: int) -> dict[str, Any]:
                 truth = getattr(sim.truth, k)
                 if truth is not None:
                     errs[who][k].append(values[k] - truth)
+        per_record.append({"seed": seed, "labels": list(labels), "rhythm": result.rhythm.label,
+                           "error_ms": {k: _rounded(got["ours"][k] - getattr(sim.truth, k)) for k in INTERVALS
+                                        if getattr(sim.truth, k) is not None}})
         axis = result.global_.axis_deg.qrs
         axis_err.append(np.nan if axis is None else (axis - sim.truth.qrs_axis_deg + 180.0) % 360.0 - 180.0)
         rhythms = [code for code in sim.truth.labels if code in _RHYTHM_CODES]
@@ -204,7 +224,9 @@ def bench_simulated(n_records: int) -> dict[str, Any]:
             "qrs_axis": {"n": int(np.isfinite(axis_arr).sum()),
                          "within_10_deg": float(np.mean(np.abs(axis_arr[np.isfinite(axis_arr)]) <= 10.0)),
                          "max_abs_deg": float(np.nanmax(np.abs(axis_arr)))},
-            "rhythm_label_agreement": float(np.mean(rhythm_ok))}
+            "rhythm_label_agreement": float(np.mean(rhythm_ok)),
+            "outliers": [row for row in per_record if any(
+                v is None or abs(v) > 2 * SIM_TARGETS_MS[k][0] for k, v in row["error_ms"].items())]}
 
 
 def _codes(result: Any) -> set[str]:

@@ -1,8 +1,14 @@
-"""Atrial activity per beat: each beat's P wave located by matching the median P wave.
+"""Atrial activity: each beat's P wave, and the atrial waves that are not P waves.
 
 The P-wave template (median beat from global P onset to offset, every lead with a P) is slid
 over a window before each dominant QRS; the best lag gives that beat's own PR interval and the
 correlation tells whether an organised P wave is there at all (low in atrial fibrillation).
+
+``atrial_waves`` gathers what the rhythm rules need beyond that: the spectrum of the
+QRS-T-cancelled residual (flutter waves not locked to the QRS), its autocorrelation (P waves
+dissociated from the QRS), the median beat's TQ segment repeating at a period every RR is a
+multiple of (flutter waves locked to the QRS), and how alike the pre-QRS waves of the rhythm
+strip are (the same P wave before every beat, or not).
 """
 
 from __future__ import annotations
@@ -10,12 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import ndimage
 
 from tools.measure.beats import Beats, beat_windows
 from tools.measure.delineation import Delineation
 from tools.measure.median_beat import MedianBeats
 
-__all__ = ["AtrialActivity", "AtrialWaves", "DissociatedP", "locate_p_waves", "atrial_waves", "dissociated_p"]
+__all__ = ["AtrialActivity", "AtrialWaves", "DissociatedP", "LockedWaves", "atrial_waves", "dissociated_p",
+           "locate_p_waves", "locked_waves"]
 
 _SEARCH_S = 0.12  # a P wave may sit this far from its median position (PR drift, Wenckebach)
 # Consistency is judged near the median position only: over a wide search any smooth segment
@@ -34,10 +42,15 @@ class AtrialActivity:
     correlation : (n_beats,) array
         Best correlation with the template within ±20 ms of the median P position (NaN when
         not computed): high when every beat has the same P wave at the same PR.
+    match : (n_beats,) array
+        The correlation at the best lag within ±120 ms (where ``pr_s`` was read): high also when
+        the P wave moves from beat to beat (Wenckebach), but a smooth T-wave tail or f wave
+        scores well somewhere too, so it only qualifies ``pr_s``.
     """
 
     pr_s: np.ndarray
     correlation: np.ndarray
+    match: np.ndarray
 
     @property
     def consistency(self) -> float | None:
@@ -63,15 +76,15 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
         All NaN when the median beat has no P wave.
     """
     n = len(beats.r_samples)
-    pr, corr = np.full(n, np.nan), np.full(n, np.nan)
+    pr, corr, match = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     g, fs, fid = delineation.global_s, median.fs_hz, median.fiducial_index
     if g["p_on"] is None or g["p_off"] is None or g["qrs_on"] is None:
-        return AtrialActivity(pr, corr)
+        return AtrialActivity(pr, corr, match)
     lo, hi = fid + int(round(g["p_on"] * fs)), fid + int(round(g["p_off"] * fs)) + 1
     with_p = np.isfinite(delineation.lead_s["p_on"]) | np.isfinite(delineation.lead_s["p_off"])
     template = median.signal_mv[lo:hi][:, with_p]
     if template.size == 0 or not np.isfinite(template).all():
-        return AtrialActivity(pr, corr)
+        return AtrialActivity(pr, corr, match)
     template = template - template.mean(axis=0)
     shift = int(_SEARCH_S * fs)
     before, after = fid - lo + shift, hi - 1 - fid + shift
@@ -88,7 +101,8 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
             near = scores[shift - int(_CONSISTENCY_S * fs):shift + int(_CONSISTENCY_S * fs) + 1]
             corr[i] = np.nanmax(near) if np.isfinite(near).any() else np.nan
             pr[i] = g["qrs_on"] - g["p_on"] - (best - shift) / fs
-    return AtrialActivity(pr, corr)
+            match[i] = scores[best]
+    return AtrialActivity(pr, corr, match)
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -124,6 +138,17 @@ class AtrialWaves:
     lead : str or None
     dissociated : DissociatedP
         Slower periodic atrial activity not locked to the QRS (third-degree AV block).
+    locked : LockedWaves
+        Atrial waves locked to the QRS (flutter), seen in the median beat's TQ segment.
+    strip_consistency : float or None
+        Mean correlation of each beat's pre-QRS window (QRS onset - 300 ms, or the previous T
+        end of a median RR if later, to QRS onset - 40 ms) with their median, over I, II, III,
+        aVF and V1 where recorded throughout (a page's rhythm strip), on the beats whose window
+        starts after the previous T end: the same P wave before every beat, whatever the P
+        delineation (which on a 3x4 page may rest on 2.5-s leads only). None: fewer than 3
+        such beats.
+    strip_beats : int
+        Beats behind ``strip_consistency``.
     """
 
     rate_bpm: float | None
@@ -131,18 +156,25 @@ class AtrialWaves:
     amplitude_mv: float
     lead: str | None
     dissociated: DissociatedP
+    locked: LockedWaves
+    strip_consistency: float | None = None
+    strip_beats: int = 0
 
 
-def atrial_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats, leads: tuple[str, ...]) -> AtrialWaves:
+def atrial_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats, leads: tuple[str, ...],
+                 delineation: Delineation) -> AtrialWaves:
     """Dominant frequency of the QRS-T-cancelled residual in II, III, aVF and V1 (the best of them).
 
     The median beat is subtracted at every dominant beat; ectopic beats and uncovered samples are
     masked out. The lead whose spectral peak is most concentrated is reported, with
-    ``dissociated_p`` over all leads.
+    ``dissociated_p`` over all leads, ``locked_waves`` on the median beat and the consistency
+    of the pre-QRS waves on the rhythm strip.
     """
     fs, fid = median.fs_hz, median.fiducial_index
     dissociated = dissociated_p(filtered_mv, beats, median)
-    best = AtrialWaves(None, 0.0, 0.0, None, dissociated)
+    locked = locked_waves(median, delineation, beats, leads)
+    strip = _strip_consistency(filtered_mv, beats, delineation, leads, fs)
+    best = AtrialWaves(None, 0.0, 0.0, None, dissociated, locked, *strip)
     for name in _FLUTTER_LEADS:
         if name not in leads:
             continue
@@ -163,7 +195,8 @@ def atrial_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats, lea
         near = band & (np.min(np.abs(freqs[:, None] - peak * np.arange(1, 4)[None, :]), axis=1) <= _PEAK_HALF_WIDTH_HZ)
         concentration = float(spectrum[near].sum() / spectrum[band].sum())
         if concentration > best.concentration:
-            best = AtrialWaves(float(peak * 60.0), concentration, float(np.sqrt(np.mean(x**2))), name, dissociated)
+            best = AtrialWaves(float(peak * 60.0), concentration, float(np.sqrt(np.mean(x**2))), name, dissociated,
+                               locked, *strip)
     return best
 
 
@@ -183,9 +216,40 @@ def _cancel_qrst(column: np.ndarray, beats: Beats, template: np.ndarray, fid: in
     return out
 
 
+_STRIP_WINDOW_S = (0.30, 0.04)  # before the QRS onset: where a P wave sits (PR 120-300 ms)
+_STRIP_MIN_WINDOW_S = 0.08      # shorter (TQ fused at fast rates): no P wave can be told apart
+_WHOLE_COVERAGE = 0.9           # a lead finite over this fraction of the record is a rhythm strip
+_STRIP_LEADS = ("I", "II", "III", "aVF", "V1")  # where P waves are largest
+
+
+def _strip_consistency(filtered_mv: np.ndarray, beats: Beats, delineation: Delineation, leads: tuple[str, ...],
+                       fs: float) -> tuple[float | None, int]:
+    g = delineation.global_s
+    whole = (np.isfinite(filtered_mv).mean(axis=0) >= _WHOLE_COVERAGE) & np.isin(leads, _STRIP_LEADS)
+    if g["qrs_on"] is None or g["t_off"] is None or not whole.any() or len(beats.r_samples) < 3:
+        return None, 0
+    # At fast rates the window is shortened to start at the previous T end of a median RR.
+    rr_s = float(np.median(np.diff(beats.r_samples))) / fs
+    before_s = min(_STRIP_WINDOW_S[0], rr_s + g["qrs_on"] - g["t_off"])
+    if before_s - _STRIP_WINDOW_S[1] < _STRIP_MIN_WINDOW_S:
+        return None, 0
+    start, end = int(round((g["qrs_on"] - before_s) * fs)), int(round((g["qrs_on"] - _STRIP_WINDOW_S[1]) * fs))
+    windows = beat_windows(filtered_mv[:, whole], beats.r_samples, -start, end)
+    rr_before_s = np.diff(beats.r_samples, prepend=beats.r_samples[0] - 10 * fs) / fs
+    clear = rr_before_s + g["qrs_on"] - before_s >= g["t_off"]  # the window follows the T end
+    windows = windows[beats.dominant & clear & np.isfinite(windows).all(axis=(1, 2))]
+    if windows.shape[0] < 3:
+        return None, int(windows.shape[0])
+    template = np.median(windows, axis=0)
+    scores = [_corr(w, template - template.mean(axis=0)) for w in windows]
+    return float(np.nanmean(scores)), int(windows.shape[0])
+
+
 # Dissociated P waves (third-degree AV block) are not time-locked to the QRS, so the median beat
 # does not cancel them: they leave a periodic residual at the atrial rate (50-180/min searched).
 _DISSOCIATED_RATE_BPM = (50.0, 180.0)
+_DISSOCIATED_DETREND_S = 0.2
+_DISSOCIATED_EDGE_S = 0.3
 
 
 @dataclass(frozen=True)
@@ -230,6 +294,11 @@ def dissociated_p(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats) ->
         if finite.sum() < 0.5 * residual.size or finite.sum() < 2.0 * fs:
             continue
         x = np.where(finite, residual - np.nanmean(residual), 0.0)
+        # The templates' ends leave steps and the band-pass leaves drifts at the record's ends;
+        # a 200-ms running median removes both and keeps P waves (~100 ms).
+        x = np.where(finite, x - ndimage.median_filter(x, int(_DISSOCIATED_DETREND_S * fs)), 0.0)
+        x[:int(_DISSOCIATED_EDGE_S * fs)] = 0.0
+        x[x.size - int(_DISSOCIATED_EDGE_S * fs):] = 0.0
         acf += np.array([np.dot(x[:x.size - lag], x[lag:]) for lag in range(hi + 1)])
         energy, n_finite = energy + float(np.dot(x, x)), n_finite + int(finite.sum())
     if energy <= 0:
@@ -238,3 +307,99 @@ def dissociated_p(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats) ->
     if best in (lo, hi):  # no peak inside the range: the residual is not periodic there
         return DissociatedP(None, 0.0, float(np.sqrt(energy / n_finite)))
     return DissociatedP(60.0 * fs / best, float(acf[best] / acf[0]), float(np.sqrt(energy / n_finite)))
+
+
+# Flutter waves are strictly periodic and each QRS follows one at a fixed conduction delay, so every
+# RR is a whole number of F-wave periods (k:1, or 2:1/3:1/4:1 in turn) and every F wave falls at
+# the same place in every cycle: the median beat keeps them and the cancelled residual loses them.
+# Between T end and the next QRS onset they repeat at their period; sinus rhythm has one P wave
+# there on an isoelectric baseline.
+_LOCKED_PERIOD_S = (0.15, 0.30)   # F-wave period searched (200-400/min)
+_LOCKED_RR_TOLERANCE_S = 0.03     # every RR is a whole number of F-wave periods, give or take this
+_LOCKED_GUARD_S = 0.01            # kept clear of the T end and the QRS onset
+_LOCKED_MIN_OVERLAP_S = 0.03      # the segment must outlast one period by this much
+_LOCKED_SMOOTH_S = 0.01           # digitized traces step by one pixel (12.7 uV at 200 DPI)
+
+
+@dataclass(frozen=True)
+class LockedWaves:
+    """Atrial waves locked to the QRS, from the median beat's TQ segment in II, III, aVF and V1.
+
+    Attributes
+    ----------
+    rate_bpm : float or None
+        60 / the period (s) at which the TQ segment best repeats itself, among the periods of
+        which every RR is a multiple (RR/k at a regular rate; None: no such period, a segment
+        shorter than one period plus 30 ms, or no T end).
+    similarity : float
+        ``1 - sum((x(t) - x(t - L))^2) / sum((x(t) - m)^2 + (x(t - L) - m)^2)`` at that period L over
+        the TQ segment pooled over the leads (1: identical repeats; about 0 for an isolated P wave
+        on a flat baseline; a linear drift scores below 0).
+    amplitude_mv : float
+        Median over the leads of the TQ segment's peak-to-peak amplitude, mV.
+    conclusive : bool
+        Every candidate period in 0.15-0.30 s was tested (the segment outlasts the longest by
+        30 ms): only then does a low similarity rule locked flutter waves out.
+    """
+
+    rate_bpm: float | None
+    similarity: float
+    amplitude_mv: float
+    conclusive: bool = False
+
+
+def locked_waves(median: MedianBeats, delineation: Delineation, beats: Beats, leads: tuple[str, ...]) -> LockedWaves:
+    """How well the median beat's TQ segment repeats itself at a period of which every RR is a
+    multiple (flutter waves locked to the QRS: k:1 or variable conduction).
+
+    The TQ segment runs from the global T end to the next QRS onset, taken before the QRS
+    (from T end - RR) or after the T wave (to QRS onset + RR), whichever the median-beat window
+    holds longer.
+    """
+    g, fs = delineation.global_s, median.fs_hz
+    cols = [leads.index(name) for name in _FLUTTER_LEADS if name in leads]
+    if g["qrs_on"] is None or g["t_off"] is None or len(beats.r_samples) < 3 or not cols:
+        return LockedWaves(None, 0.0, 0.0)
+    rr_s = float(np.median(np.diff(beats.r_samples))) / fs
+    n, fid = median.signal_mv.shape[0], median.fiducial_index
+
+    def index(t_s: float) -> int:
+        return fid + int(round(t_s * fs))
+    pre = (max(0, index(g["t_off"] - rr_s + _LOCKED_GUARD_S)), index(g["qrs_on"] - _LOCKED_GUARD_S))
+    post = (index(g["t_off"] + _LOCKED_GUARD_S), min(n, index(g["qrs_on"] + rr_s - _LOCKED_GUARD_S)))
+    a, b = max(pre, post, key=lambda span: span[1] - span[0])
+    segment = median.signal_mv[a:max(a, b)][:, cols]
+    segment = segment[:, np.isfinite(segment).all(axis=0)]
+    if segment.size == 0:
+        return LockedWaves(None, 0.0, 0.0)
+    segment = ndimage.uniform_filter1d(segment, max(1, int(round(_LOCKED_SMOOTH_S * fs))), axis=0)
+    amplitude = float(np.median(np.ptp(segment, axis=0)))
+    periods = _locked_periods(beats, fs)
+    best, tested = LockedWaves(None, 0.0, amplitude), 0
+    for period in periods:
+        lag = int(round(period * fs))
+        if segment.shape[0] - lag < _LOCKED_MIN_OVERLAP_S * fs:
+            continue
+        x, y = segment[lag:], segment[:-lag]
+        m = 0.5 * (x.mean(axis=0) + y.mean(axis=0))
+        spread = float(((x - m) ** 2).sum() + ((y - m) ** 2).sum())
+        similarity = 1.0 - float(((x - y) ** 2).sum()) / spread if spread > 0 else 0.0
+        tested += 1
+        if best.rate_bpm is None or similarity > best.similarity:
+            best = LockedWaves(60.0 / period, similarity, amplitude)
+    conclusive = periods.size > 0 and tested == periods.size
+    return LockedWaves(best.rate_bpm, best.similarity, amplitude, conclusive=conclusive)
+
+
+def _locked_periods(beats: Beats, fs: float) -> np.ndarray:
+    """F-wave periods (s) in 0.15-0.30 s of which every RR between dominant beats is a multiple
+    k >= 2 within ±30 ms: RR/k at a regular rate; with variable conduction (2:1, 3:1, 4:1 in
+    turn) the one period all RRs share. An irregular rhythm that shares none is not flutter."""
+    dominant = beats.dominant
+    rr_s = np.diff(beats.r_samples)[dominant[1:] & dominant[:-1]] / fs
+    if rr_s.size == 0:
+        return np.zeros(0)
+    grid = np.arange(int(np.ceil(_LOCKED_PERIOD_S[0] * fs)), int(_LOCKED_PERIOD_S[1] * fs) + 1) / fs
+    k = np.round(rr_s[None, :] / grid[:, None])
+    fits = (k >= 2) & (np.abs(rr_s[None, :] - k * grid[:, None]) <= _LOCKED_RR_TOLERANCE_S)
+    return grid[fits.all(axis=1)]

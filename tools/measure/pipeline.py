@@ -15,20 +15,28 @@ from tools.measure.config import MeasureConfig
 from tools.measure.delineation import FIDUCIALS, Delineation, delineate
 from tools.measure.intervals import frontal_axis_deg, net_areas, qtc_ms
 from tools.measure.lead_matrix import lead_matrix
+from tools.measure.lead_scaling import lead_scaling
 from tools.measure.median_beat import MedianBeats, median_beats
-from tools.measure.preprocess import filter_leads, remove_pacing_spikes
+from tools.measure.preprocess import (
+    SPIKE_MIN_FS_HZ,
+    filter_leads,
+    paced_beats,
+    remove_pacing_spikes,
+)
 from tools.measure.quality import lead_quality, limb_reversal_suspected
 from tools.measure.result import (
     Axes,
     BeatFiducials,
+    Evidence,
     Fiducials,
     GlobalMeasurements,
     LeadQuality,
     Measurement,
     Quality,
+    Rhythm,
 )
 from tools.measure.rhythm import RateStats, classify_rhythm, rate_stats
-from tools.measure.statements import make_statements
+from tools.measure.statements import AMPLITUDE_CODES, make_statements
 from tools.recording import Recording
 
 __all__ = ["measure", "FS_RANGE_HZ"]
@@ -36,6 +44,11 @@ __all__ = ["measure", "FS_RANGE_HZ"]
 FS_RANGE_HZ = (100.0, 1000.0)
 _MIN_BEATS = 3
 _TERMINAL_S = 0.04
+_MIN_PACED_BEATS = 2  # dominant beats started by a spike that make the rhythm ventricular-paced
+_PACED_ONSET_FALLBACK_S = 0.04  # QRS onset before its fiducial when the median beat was not delineated
+# Statements a paced QRS cannot support: its width and shape come from the pacing site, its AV delay
+# from the pacemaker's programming.
+_PACED_CONDUCTION_CODES = ("rbbb", "lbbb", "ivcd", "lafb", "av_block_1", "av_block_2_wenckebach", "av_block_2_mobitz2")
 
 
 def _interval_ms(g: dict[str, float | None], start: str, end: str) -> float | None:
@@ -43,18 +56,21 @@ def _interval_ms(g: dict[str, float | None], start: str, end: str) -> float | No
 
 
 def _global(d: Delineation, median: MedianBeats, leads: tuple[str, ...], rates: RateStats, atrial_rate: float | None,
-            usable: np.ndarray) -> tuple[GlobalMeasurements, dict[str, dict[str, float]]]:
+            usable: np.ndarray, limb_gains: dict[str, float]) -> tuple[GlobalMeasurements, dict[str, dict[str, float]]]:
     g = d.global_s
     beat = np.where(usable[None, :], median.signal_mv, np.nan)
     areas = {wave: net_areas(beat, leads, d.baseline_mv, median.fiducial_index, median.fs_hz, g[a], g[b])
              for wave, a, b in (("p", "p_on", "p_off"), ("qrs", "qrs_on", "qrs_off"), ("t", "qrs_off", "t_off"))}
+    # The axis depends on gain ratios only: leads rescaled one by one still give it once divided back.
+    axis_areas = {wave: {k: v / limb_gains.get(k, 1.0) for k, v in by_lead.items()} for wave, by_lead in areas.items()}
     qt = _interval_ms(g, "qrs_on", "t_off")
     return GlobalMeasurements(
         heart_rate_bpm=rates.heart_rate_bpm, atrial_rate_bpm=atrial_rate, rr_ms=rates.rr_ms, rr_sd_ms=rates.rr_sd_ms,
         rr_min_ms=rates.rr_min_ms, rr_max_ms=rates.rr_max_ms, p_duration_ms=_interval_ms(g, "p_on", "p_off"),
         pr_ms=_interval_ms(g, "p_on", "qrs_on"), qrs_ms=_interval_ms(g, "qrs_on", "qrs_off"), qt_ms=qt,
         qtc_ms=qtc_ms(qt, rates.rr_ms),
-        axis_deg=Axes(p=frontal_axis_deg(areas["p"]), qrs=frontal_axis_deg(areas["qrs"]), t=frontal_axis_deg(areas["t"])),
+        axis_deg=Axes(p=frontal_axis_deg(axis_areas["p"]), qrs=frontal_axis_deg(axis_areas["qrs"]),
+                      t=frontal_axis_deg(axis_areas["t"])),
     ), areas
 
 
@@ -130,7 +146,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     """
     _check(recording)
     fs, leads = recording.fs_hz, recording.leads
-    cleaned, spikes = remove_pacing_spikes(recording.signal_mv, fs)
+    cleaned, spikes = remove_pacing_spikes(recording.signal_mv, fs, leads)
     detection = filter_leads(cleaned, fs, config.detection_lowpass_hz, config)
     filtered = filter_leads(cleaned, fs, config.measurement_lowpass_hz, config)
     if not np.isfinite(filtered).any():
@@ -147,33 +163,82 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     d = delineate(masked, rr_s, config) if enough and usable.any() else _empty_delineation(len(leads), n_beats)
     atrial = locate_p_waves(filtered, beats, masked, d)
     p_ms = _interval_ms(d.global_s, "p_on", "qrs_on")
-    waves = atrial_waves(filtered, beats, masked, leads)
+    waves = atrial_waves(filtered, beats, masked, leads, d)
     rhythm, rhythm_reason = classify_rhythm(beats, atrial, waves, rates, p_ms, fs, config)
     no_p = rhythm.label in ("atrial_fibrillation", "atrial_flutter")
     if no_p:
+        if rhythm.label == "atrial_flutter" and enough and usable.any():  # F waves survive the median beat
+            d = delineate(masked, rr_s, config, flutter_waves=True)
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv, d.reasons)
     atrial_rate = rates.heart_rate_bpm if rhythm.label and rhythm.label.startswith("sinus") and not rhythm.av_block \
-        else waves.rate_bpm if rhythm.label == "atrial_flutter" \
+        else rhythm.evidence.values["flutter_wave_rate_bpm"] if rhythm.label == "atrial_flutter" \
         else waves.dissociated.rate_bpm if rhythm.label == "av_block_3" else None
-    gm, areas = _global(d, masked, leads, rates, atrial_rate, usable)
+    scaling = lead_scaling(recording.signal_mv, leads, fs)
+    gm, areas = _global(d, masked, leads, rates, atrial_rate, usable, scaling.limb_gains or {})
     rows = lead_matrix(masked, leads, d, usable)
     g = d.global_s
     terminal = {} if g["qrs_off"] is None else {
         k: v / _TERMINAL_S for k, v in net_areas(masked.signal_mv, leads, d.baseline_mv, masked.fiducial_index, fs,
                                                  g["qrs_off"] - _TERMINAL_S, g["qrs_off"]).items()}
-    statements = make_statements(gm, rhythm, rows, terminal, config)
+    rhythm, paced_reasons = _paced_rhythm(rhythm, beats, spikes, g["qrs_on"], fs)
+    rhythm_reason = None if rhythm.label == "paced_rhythm" else rhythm_reason
+    statements = [st for st in make_statements(gm, rhythm, rows, terminal, config,
+                                               amplitudes_physical=scaling.amplitudes_physical)
+                  if f"statements.{st.code}" not in paced_reasons]
     reversal = limb_reversal_suspected(areas["qrs"], areas["p"], areas["t"])
-    flags = _flags(quality_rows, n_beats, spikes, reversal)
+    flags = _flags(quality_rows, n_beats, spikes, reversal) + scaling.flags()
     result = Measurement(
         fs_hz=fs, duration_s=recording.duration_s, leads_present=list(leads), **{"global": gm}, rhythm=rhythm,
         statements=statements, leads=rows,
         quality=Quality(leads=quality_rows, limb_lead_reversal_suspected=reversal,
-                        pacing_spike_times_s=[float(s / fs) for s in spikes], flags=flags),
+                        pacing_spike_times_s=[float(s / fs) for s in spikes], limb_lead_gains=scaling.limb_gains,
+                        flags=flags),
         fiducials=Fiducials(median_s=g, median_window_s=(float(masked.time_s()[0]), float(masked.time_s()[-1])),
                             beats=_beat_fiducials(beats, d, atrial, fs) if g["qrs_on"] is not None else []),
-        not_measurable=_not_measurable(gm, d, n_beats, rhythm_reason, no_p))
+        not_measurable=_not_measurable(gm, d, n_beats, rhythm_reason, no_p)
+        | {f"statements.{code}": scaling.reason() for code in AMPLITUDE_CODES if not scaling.amplitudes_physical}
+        | paced_reasons)
     result._median_mv = median.signal_mv
     return result
+
+
+def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: float | None,
+                  fs: float) -> tuple[Rhythm, dict[str, str]]:
+    """``paced_rhythm`` when dominant beats follow pacing spikes (see the evidence threshold).
+
+    Returns the rhythm (relabelled, its evidence naming the paced beats and the spike times) and,
+    when the ventricles are paced, the conduction statements a paced QRS makes meaningless, keyed
+    ``statements.<code>`` with the reason (below 250 Hz: ``statements.paced_rhythm``, since spikes
+    are not resolved). The native rhythm analysis is kept in the evidence.
+    """
+    if fs < SPIKE_MIN_FS_HZ:
+        return rhythm, {"statements.paced_rhythm": f"pacing spikes (< 2 ms) are not resolved at {fs:g} Hz "
+                                                   f"(needs >= {SPIKE_MIN_FS_HZ:g} Hz)"}
+    dominant = np.array([kind in "NA" for kind in beats.kinds], dtype=bool)
+    if not spikes.size or not dominant.any():
+        return rhythm, {}
+    onset = beats.r_samples + (qrs_on_s if qrs_on_s is not None else -_PACED_ONSET_FALLBACK_S) * fs
+    paced = paced_beats(spikes, onset, fs)
+    # Two dominant beats started by a spike make the dominant QRS shape the paced one (native beats
+    # of another shape would be classified "V"), even when the other beats' spikes are too small to see.
+    ventricular = int(paced.ventricular[dominant].sum()) >= _MIN_PACED_BEATS
+    atrial = 2 * int((paced.atrial | paced.ventricular)[dominant].sum()) > int(dominant.sum())
+    if not (ventricular or atrial):
+        return rhythm, {}
+    evidence = Evidence(
+        beat_indices=np.flatnonzero(paced.ventricular | paced.atrial).tolist(),
+        times_s=[float(s / fs) for s in spikes],
+        values={"ventricular_paced_count": float(paced.ventricular.sum()),
+                "atrial_paced_count": float(paced.atrial.sum()), "dominant_count": float(dominant.sum())},
+        threshold=f"a pacing spike 60 ms before to 50 ms after the QRS onset of >= {_MIN_PACED_BEATS} dominant beats "
+                  f"(ventricular), or 60-350 ms before it in more than half of them (atrial); "
+                  f"native rhythm analysis: {rhythm.label or 'undetermined'}")
+    update: dict[str, object] = {"label": "paced_rhythm", "evidence": evidence}
+    if not ventricular:
+        return rhythm.model_copy(update=update), {}
+    why = "ventricular-paced rhythm: the QRS shape and the AV interval are set by the pacemaker"
+    update["av_block"] = None
+    return rhythm.model_copy(update=update), {f"statements.{code}": why for code in _PACED_CONDUCTION_CODES}
 
 
 def _empty_delineation(n_leads: int, n_beats: int) -> Delineation:

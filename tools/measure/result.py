@@ -122,7 +122,11 @@ class Quality(BaseModel):
     leads: list[LeadQuality]
     limb_lead_reversal_suspected: bool
     pacing_spike_times_s: list[float]
-    flags: list[str] = Field(description="technical flags: flat_line, high_noise, few_beats, pacing, limb_lead_reversal, ...")
+    limb_lead_gains: dict[str, float] | None = Field(
+        None, description="gain of each limb lead relative to II when they break Einthoven's law by per-lead gains "
+                          "(the axis is computed with them divided out); null when consistent")
+    flags: list[str] = Field(description="technical flags: flat_line, high_noise, few_beats, pacing, limb_lead_reversal, "
+                                         "limb_lead_gain_mismatch, normalized_per_lead, ...")
 
 
 class BeatFiducials(BaseModel):

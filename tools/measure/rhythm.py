@@ -11,12 +11,27 @@ from tools.measure.beats import Beats
 from tools.measure.config import MeasureConfig
 from tools.measure.result import Evidence, Rhythm
 
-__all__ = ["RateStats", "rate_stats", "classify_rhythm"]
+__all__ = ["RateStats", "classify_rhythm", "rate_stats"]
 
 _SINUS_ARRHYTHMIA_RANGE_S = 0.12   # max - min RR between dominant beats (classic 120-ms criterion)
+_MINORITY = 0.25                   # beats of another morphology below this fraction are set aside...
+_MIN_KEPT_RR = 4                   # ...when this many RRs remain for the irregularity
 _PAUSE_FACTOR = 1.6                # an RR this many times the median is a dropped beat
 _PR_DRIFT_S = 0.04                 # Wenckebach: PR before the pause exceeds PR after it by this
 _PR_DISSOCIATION_SD_S = 0.08       # PR this variable at a regular rate: P and QRS are dissociated
+# Wenckebach groups: a pause is an RR > 1.5x the 25th-percentile RR; inside a group the PR grows by
+# >= 10 ms per beat; every beat's P wave matches the median P (>= 0.4) somewhere within ±120 ms.
+_GROUP_PAUSE_FACTOR = 1.5
+_PR_STEP_S = 0.01
+_P_MATCH = 0.4
+_MIN_GROUP_STEPS = 3               # PR increments seen inside groups before the pattern counts
+# Pre-QRS waves on the rhythm strip (>= 6 beats): the same wave before every beat (>= 0.9) vetoes
+# AF; dissimilar ones (< 0.5) mark AF even when the P template matched (a 3x4 page's template may
+# rest on 2-3 beats of f waves). Measured: LUDB AF <= 0.68, LUDB sinus >= 0.68 (irregular sinus
+# >= 0.82); simulated pages: AF <= 0.48, every other rhythm >= 0.8.
+_STRIP_P_CONSISTENCY = 0.9
+_STRIP_NO_P_CONSISTENCY = 0.5
+_STRIP_MIN_BEATS = 6
 # Third-degree block: a slow regular escape rhythm with uncancelled periodic atrial activity
 # clearly faster than it (time-locked P waves, conducted or 2:1 blocked, are cancelled instead).
 _ESCAPE_MAX_BPM = 60.0
@@ -28,6 +43,11 @@ _FLUTTER_MIN_RATIO_WITH_P = 2.5
 # Without any organised P wave at a regular rate, a large residual (>= 2x flutter_min_mv) with a
 # less concentrated peak is still flutter (variable F-wave shape on 2:1 / 4:1 conduction).
 _FLUTTER_CONCENTRATION_NO_P = 0.45
+# Flutter waves locked to the QRS repeat in the median beat's TQ segment at their period:
+# >= 0.75 on simulated flutter pages where the TQ is long enough, <= 0.35 on every LUDB sinus
+# record and <= 0.31 on simulated sinus pages.
+_LOCKED_SIMILARITY = 0.6
+_LOCKED_MIN_MV = 0.05              # TQ peak-to-peak: smaller repeats are within a page's trace noise
 
 
 @dataclass(frozen=True)
@@ -43,15 +63,26 @@ class RateStats:
 
 
 def rate_stats(beats: Beats, fs_hz: float) -> RateStats:
-    """Rate and RR variability; the SD uses only intervals between two dominant beats."""
+    """Rate and RR variability; the SD uses only intervals between two dominant beats, the
+    irregularity (median |ΔRR| / median RR) sets aside those touching a minority of other beats."""
     if len(beats.r_samples) < 2:
         return RateStats(None, None, None, None, None, None)
     rr = np.diff(beats.r_samples) / fs_hz * 1000.0
     dominant = beats.dominant
     nn = rr[dominant[1:] & dominant[:-1]]
-    irregularity = float(np.median(np.abs(np.diff(rr))) / np.median(rr)) if rr.size >= 2 else None
     return RateStats(float(rr.mean()), float(nn.std()) if nn.size >= 2 else None, float(rr.min()),
-                     float(rr.max()), 60000.0 / float(rr.mean()), irregularity)
+                     float(rr.max()), 60000.0 / float(rr.mean()), _irregularity(rr, beats.kinds))
+
+
+def _irregularity(rr_ms: np.ndarray, kinds: tuple[str, ...]) -> float | None:
+    """Median |successive RR difference| / median RR, over the intervals that do not touch a beat
+    of another morphology when those are a minority: one PVC or one spurious detection in a
+    slow regular rhythm (5 beats at 33 bpm) would otherwise make it irregular."""
+    other = np.array([kind == "V" for kind in kinds])
+    kept = rr_ms[~(other[1:] | other[:-1])]
+    if other.mean() < _MINORITY and kept.size >= _MIN_KEPT_RR:
+        rr_ms = kept
+    return float(np.median(np.abs(np.diff(rr_ms))) / np.median(rr_ms)) if rr_ms.size >= 2 else None
 
 
 def _av_conduction(beats: Beats, atrial: AtrialActivity, fs_hz: float, pr_ms: float | None,
@@ -76,50 +107,60 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
                     pr_ms: float | None, fs_hz: float, config: MeasureConfig) -> tuple[Rhythm, str | None]:
     """The rhythm label (a code of tools.vocabulary.RHYTHMS) with its evidence.
 
-    Without organised P waves, a narrow spectral peak of the QRS-T-cancelled residual in the
-    flutter band (``waves``) makes the rhythm atrial flutter rather than fibrillation (irregular)
-    or undetermined (regular). A slow regular escape rhythm under periodic atrial activity that
-    the median beat did not cancel (``waves.dissociated``: not time-locked to the QRS, unlike the
-    P waves of sinus rhythm or 2:1 block) is third-degree AV block. Returns the Rhythm and, when
-    the label is None, the reason.
+    Flutter: F waves are locked to the QRS (every RR a whole number of F-wave periods), so the
+    median beat keeps them and its TQ segment repeats itself at their period (``waves.locked``);
+    failing that (no such period, or a TQ too short to test) a narrow spectral peak of the
+    QRS-T-cancelled residual in the flutter band (``waves``). Grouped beating whose P waves
+    lengthen their PR beat by beat until one is dropped is Wenckebach, not AF. A slow regular
+    escape rhythm under periodic atrial activity that the median beat did not cancel
+    (``waves.dissociated``) is third-degree AV block. AF needs an irregular rhythm without the
+    same P wave before every beat (per-beat P correlation, and the rhythm strip's pre-QRS waves).
+    Returns the Rhythm and, when the label is None, the reason.
     """
-    kinds = beats.kinds
-    n = len(kinds)
-    cons = atrial.consistency
+    kinds, n, cons = beats.kinds, len(beats.kinds), atrial.consistency
     p_present = cons is not None and cons >= config.p_wave_consistency
     p_organised = cons is not None and cons >= config.af_p_consistency
     irregular = rates.irregularity is not None and rates.irregularity > config.af_rr_irregularity
-    values = {"heart_rate_bpm": rates.heart_rate_bpm, "rr_irregularity": rates.irregularity,
-              "p_consistency": cons, "pr_ms": pr_ms, "atrial_wave_rate_bpm": waves.rate_bpm,
-              "atrial_wave_concentration": waves.concentration, "atrial_wave_mv": waves.amplitude_mv}
     hr = rates.heart_rate_bpm or np.nan
-    ratio = (waves.rate_bpm or 0.0) / hr
-    big = waves.amplitude_mv >= 2 * config.flutter_min_mv
-    flutter = waves.rate_bpm is not None and waves.amplitude_mv >= config.flutter_min_mv and (
-        waves.concentration >= config.flutter_concentration
-        or (big and not p_present and not irregular and waves.concentration >= _FLUTTER_CONCENTRATION_NO_P))
+    values = {"heart_rate_bpm": rates.heart_rate_bpm, "rr_irregularity": rates.irregularity,
+              "p_consistency": cons, "pr_ms": pr_ms}
+    flutter, flutter_rate, flutter_rule = _flutter(waves, hr, irregular, p_present, p_organised, config, values)
     diss = waves.dissociated
     dissociated = (diss.rate_bpm is not None and diss.strength >= _DISSOCIATED_MIN_STRENGTH and not irregular
                    and hr < _ESCAPE_MAX_BPM and diss.rate_bpm >= _ATRIAL_OVER_VENTRICULAR * hr)
-    values.update(dissociated_atrial_rate_bpm=diss.rate_bpm, dissociated_atrial_strength=diss.strength)
-    flutter_rule = (f"no organised P wave; atrial waves at {waves.rate_bpm or 0:.0f}/min in {waves.lead} with "
-                    f"spectral concentration >= {config.flutter_concentration}")
+    values.update(dissociated_atrial_rate_bpm=diss.rate_bpm, dissociated_atrial_strength=diss.strength,
+                  strip_p_consistency=waves.strip_consistency, strip_p_beats=waves.strip_beats)
+    wenckebach = _wenckebach_groups(beats, atrial, fs_hz)
+    # The P delineation of a 3x4 page may rest on 2.5-s leads only; the rhythm strip then shows
+    # whether every beat has the same atrial wave before it (sinus arrhythmia) or not (AF).
+    strip = waves.strip_consistency if waves.strip_beats >= _STRIP_MIN_BEATS else None
+    strip_p = strip is not None and strip >= _STRIP_P_CONSISTENCY
+    strip_no_p = strip is not None and strip < _STRIP_NO_P_CONSISTENCY
     label, reason, threshold = None, None, ""
     av_block, av_beats = (None, [])
     pr_sd = float(np.nanstd(atrial.pr_s)) if np.isfinite(atrial.pr_s).sum() >= 3 else None
     if n < 3 or rates.heart_rate_bpm is None:
         reason = f"{n} beat(s) detected: at least 3 are needed to name a rhythm"
-    elif flutter and (not p_organised or (big and ratio >= _FLUTTER_MIN_RATIO_WITH_P)):
-        # Flutter waves locked to the QRS pass for P waves; large ones are not P waves.
+    elif flutter:
         label, threshold = "atrial_flutter", flutter_rule
+        values["flutter_wave_rate_bpm"] = flutter_rate
+    elif wenckebach is not None:
+        atrial_bpm, av_beats = wenckebach
+        label, threshold = _sinus_by_rate(atrial_bpm, config)
+        av_block = "av_block_2_wenckebach"
+        threshold += (f"; grouped beating: in every group PR lengthens by >= {_PR_STEP_S * 1000:g} ms per beat and "
+                      f"shortens by > {_PR_DRIFT_S * 1000:g} ms after each pause (P wave match >= {_P_MATCH})")
+        values["atrial_rate_bpm"] = atrial_bpm
     elif dissociated:
         label, av_block = "av_block_3", "av_block_3"
         threshold = (f"regular escape rhythm < {_ESCAPE_MAX_BPM:g} bpm with uncancelled periodic atrial activity "
                      f"(autocorrelation >= {_DISSOCIATED_MIN_STRENGTH}) at >= {_ATRIAL_OVER_VENTRICULAR}x its rate")
-    elif not p_organised and irregular:
+    elif irregular and (not p_organised or strip_no_p) and not strip_p:
         label = "atrial_fibrillation"
-        threshold = (f"rr_irregularity > {config.af_rr_irregularity} and p_consistency < {config.af_p_consistency}")
-    elif not p_present:
+        threshold = (f"rr_irregularity > {config.af_rr_irregularity} and (p_consistency < {config.af_p_consistency} "
+                     f"or strip_p_consistency < {_STRIP_NO_P_CONSISTENCY}) and not strip_p_consistency >= "
+                     f"{_STRIP_P_CONSISTENCY} (rhythm strip, >= {_STRIP_MIN_BEATS} beats)")
+    elif not p_present and not strip_p:
         reason = "no organised P wave at a regular rate (junctional, atrial or flutter rhythm not distinguished)"
     elif pr_sd is not None and pr_sd > _PR_DISSOCIATION_SD_S and not irregular:
         label, av_block = "av_block_3", "av_block_3"
@@ -137,12 +178,71 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
     ), reason
 
 
+def _flutter(waves: AtrialWaves, hr: float, irregular: bool, p_present: bool, p_organised: bool,
+             config: MeasureConfig, values: dict) -> tuple[bool, float | None, str]:
+    """Whether the atrial waves are flutter waves, their rate (/min) and the rule; fills ``values``."""
+    locked = waves.locked
+    values.update(atrial_wave_rate_bpm=waves.rate_bpm, atrial_wave_concentration=waves.concentration,
+                  atrial_wave_mv=waves.amplitude_mv, locked_wave_rate_bpm=locked.rate_bpm,
+                  locked_wave_similarity=locked.similarity, locked_wave_mv=locked.amplitude_mv)
+    if (locked.rate_bpm is not None and locked.similarity >= _LOCKED_SIMILARITY
+            and locked.amplitude_mv >= _LOCKED_MIN_MV):
+        return True, locked.rate_bpm, (
+            f"every RR a multiple of {60 / locked.rate_bpm * 1000:.0f} ms and the TQ segment repeating at that "
+            f"period ({locked.rate_bpm:.0f}/min) with similarity >= {_LOCKED_SIMILARITY} and >= {_LOCKED_MIN_MV} mV "
+            f"in II, III, aVF, V1: flutter waves locked to the QRS")
+    if waves.rate_bpm is None or waves.amplitude_mv < config.flutter_min_mv or (locked.conclusive and not irregular):
+        return False, None, ""
+    big = waves.amplitude_mv >= 2 * config.flutter_min_mv
+    peaked = waves.concentration >= config.flutter_concentration or (
+        big and not p_present and not irregular and waves.concentration >= _FLUTTER_CONCENTRATION_NO_P)
+    # Flutter waves locked to the QRS pass for P waves; large ones at >= 2.5x the rate are not P waves.
+    if peaked and (not p_organised or (big and waves.rate_bpm / hr >= _FLUTTER_MIN_RATIO_WITH_P)):
+        return True, waves.rate_bpm, (f"no organised P wave; atrial waves at {waves.rate_bpm:.0f}/min in {waves.lead} "
+                                      f"with spectral concentration >= {config.flutter_concentration}")
+    return False, None, ""
+
+
+def _wenckebach_groups(beats: Beats, atrial: AtrialActivity, fs_hz: float) -> tuple[float, list[int]] | None:
+    """Mobitz I: the atrial rate (bpm) and the beats around each pause, or None.
+
+    Pauses are RRs > 1.5x the shortest quarter of the RRs (3:2 block makes half the RRs long).
+    Every dominant beat needs its P wave (best match >= 0.4 within ±120 ms); within each group
+    between pauses the PR lengthens beat by beat (>= 3 increments seen), and after each pause
+    it is shorter.
+    """
+    # Beats before the first / after the last dominant beat with a matched P are cut by the
+    # record's ends (no P wave in the record, an incomplete QRS): skipped.
+    matched = np.flatnonzero(beats.dominant & np.isfinite(atrial.match))
+    if matched.size < 5:
+        return None
+    first, last = matched[0], matched[-1] + 1
+    r, pr = beats.r_samples[first:last], atrial.pr_s[first:last]
+    if not (beats.dominant[first:last] & (atrial.match[first:last] >= _P_MATCH)).all():
+        return None
+    rr, steps = np.diff(r) / fs_hz, np.diff(pr)
+    pauses = rr > _GROUP_PAUSE_FACTOR * np.percentile(rr, 25)
+    if not pauses.any() or (~pauses).sum() < _MIN_GROUP_STEPS or not (steps[~pauses] >= _PR_STEP_S).all() \
+            or not (steps[pauses] < -_PR_DRIFT_S).all():
+        return None
+    # From the first to the last conducted P wave: every RR holds one P-P interval, a pause two.
+    p_span_s = float(rr.sum() - (pr[-1] - pr[0]))
+    beat_ids = sorted({int(first + i) for gap in np.flatnonzero(pauses) for i in (gap, gap + 1)})
+    return 60.0 * (rr.size + int(pauses.sum())) / p_span_s, beat_ids
+
+
+def _sinus_by_rate(rate_bpm: float, config: MeasureConfig) -> tuple[str, str]:
+    if rate_bpm < config.bradycardia_bpm:
+        return "sinus_bradycardia", f"sinus rate < {config.bradycardia_bpm:g} bpm with P waves"
+    if rate_bpm > config.tachycardia_bpm:
+        return "sinus_tachycardia", f"sinus rate > {config.tachycardia_bpm:g} bpm with P waves"
+    return "sinus_rhythm", f"{config.bradycardia_bpm:g} <= sinus rate <= {config.tachycardia_bpm:g} bpm with P waves"
+
+
 def _sinus(beats: Beats, rates: RateStats, fs_hz: float, config: MeasureConfig) -> tuple[str, str]:
     hr = rates.heart_rate_bpm
-    if hr < config.bradycardia_bpm:
-        return "sinus_bradycardia", f"heart_rate_bpm < {config.bradycardia_bpm:g} with P waves"
-    if hr > config.tachycardia_bpm:
-        return "sinus_tachycardia", f"heart_rate_bpm > {config.tachycardia_bpm:g} with P waves"
+    if hr < config.bradycardia_bpm or hr > config.tachycardia_bpm:
+        return _sinus_by_rate(hr, config)
     dominant = np.array([k == "N" for k in beats.kinds])
     rr = np.diff(beats.r_samples) / fs_hz
     nn = rr[dominant[1:] & dominant[:-1]]

@@ -17,7 +17,7 @@ from tools.measure.result import (
 )
 from tools.vocabulary import label
 
-__all__ = ["make_statements"]
+__all__ = ["make_statements", "AMPLITUDE_CODES"]
 
 TERRITORIES: dict[str, tuple[str, ...]] = {
     "st_elevation_inferior": ("II", "III", "aVF"),
@@ -29,6 +29,10 @@ _PRECORDIAL = ("V1", "V2", "V3", "V4", "V5", "V6")
 _T_INVERSION_MV = -0.1
 _T_INVERSION_EXEMPT = ("aVR", "III", "V1")
 _IVCD_QRS_MS = 110.0
+# Rules with a threshold in mV, and the normal ECG that needs them all absent: not applied when the
+# record's amplitudes are not physical.
+AMPLITUDE_CODES = ("lvh", "low_voltage", "st_elevation_inferior", "st_elevation_anterior", "st_elevation_lateral",
+                   "st_depression", "t_inversion", "normal_ecg")
 
 
 def _st(code: str, criteria: str, **evidence: object) -> Statement:
@@ -156,17 +160,21 @@ def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig) -> lis
 
 
 def make_statements(g: GlobalMeasurements, rhythm: Rhythm, rows: list[LeadMeasurement],
-                    terminal_mv: dict[str, float], config: MeasureConfig) -> list[Statement]:
+                    terminal_mv: dict[str, float], config: MeasureConfig, *,
+                    amplitudes_physical: bool = True) -> list[Statement]:
     """All statements the measurements support, rhythm first.
 
     ``terminal_mv`` is the mean voltage of the last 40 ms of each lead's QRS (bundle-branch rules).
-    A rule whose inputs are missing is silently not applied (its inputs are in not_measurable).
+    A rule whose inputs are missing is silently not applied (its inputs are in not_measurable);
+    with ``amplitudes_physical=False`` the mV-threshold rules (AMPLITUDE_CODES) are not applied.
     """
     by_lead = {row.lead: row for row in rows}
-    out = (_rhythm(g, rhythm, config) + _conduction(g, by_lead, terminal_mv, config) + _axis(g)
-           + _voltage(by_lead, config) + _st_segment(by_lead, config))
+    out = _rhythm(g, rhythm, config) + _conduction(g, by_lead, terminal_mv, config) + _axis(g)
+    if amplitudes_physical:
+        out += _voltage(by_lead, config) + _st_segment(by_lead, config)
     abnormal = {s.code for s in out} - {"sinus_rhythm", "normal_axis"}
-    if rhythm.label == "sinus_rhythm" and not abnormal and g.pr_ms is not None and g.qrs_ms is not None:
+    if rhythm.label == "sinus_rhythm" and not abnormal and amplitudes_physical and g.pr_ms is not None \
+            and g.qrs_ms is not None:
         out.append(_st("normal_ecg", "sinus rhythm, normal axis and no abnormal statement",
                        values={"heart_rate_bpm": g.heart_rate_bpm, "pr_ms": g.pr_ms, "qrs_ms": g.qrs_ms},
                        threshold="no rule fired"))

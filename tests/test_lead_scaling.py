@@ -1,0 +1,81 @@
+"""Amplitude scale checks: limb leads rescaled one by one, records normalised lead by lead."""
+
+import numpy as np
+import pytest
+
+from agent.crosscheck import Tolerances, check_claims
+from models.claims import parse_claims
+from tools.measure import MeasureConfig, measure
+from tools.measure.lead_scaling import lead_scaling
+from tools.measure.statements import AMPLITUDE_CODES
+from tools.record_io import read_record
+from tools.recording import Recording
+from tools.simulate import sample_config, simulate
+
+from tests.conftest import shared_path
+
+CONFIG = MeasureConfig()
+
+
+def _rescaled(recording: Recording, gains: dict[str, float]) -> Recording:
+    signal = recording.signal_mv.copy()
+    for lead, gain in gains.items():
+        signal[:, recording.leads.index(lead)] *= gain
+    return recording.with_signal(signal)
+
+
+def _normalised(recording: Recording) -> Recording:
+    signal = recording.signal_mv - np.nanmin(recording.signal_mv, axis=0)
+    return recording.with_signal(signal / np.ptp(recording.signal_mv, axis=0))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_consistent_records_pass(seed):
+    recording = simulate(sample_config(seed, fs_hz=500.0, noisy=True)).recording
+    scaling = lead_scaling(recording.signal_mv, recording.leads, recording.fs_hz)
+    assert scaling.amplitudes_physical and scaling.flags() == [] and scaling.reason() is None
+
+
+def test_per_lead_gains_are_recovered_and_the_axis_is_kept():
+    sim = simulate(sample_config(7, fs_hz=500.0, labels=("lvh",)))
+    gains = {"I": 2.0, "aVL": 0.6, "aVF": 1.5}
+    scaled = _rescaled(sim.recording, gains)
+    scaling = lead_scaling(scaled.signal_mv, scaled.leads, scaled.fs_hz)
+    assert scaling.limb_gains is not None
+    for lead in ("I", "II", "III", "aVR", "aVL", "aVF"):
+        assert scaling.limb_gains[lead] == pytest.approx(gains.get(lead, 1.0), rel=0.01), lead
+    plain, result = measure(sim.recording, CONFIG), measure(scaled, CONFIG)
+    assert result.global_.axis_deg.qrs == pytest.approx(plain.global_.axis_deg.qrs, abs=1.0)
+    assert "limb_lead_gain_mismatch" in result.quality.flags
+    assert "lvh" in {s.code for s in plain.statements}
+    assert not {s.code for s in result.statements} & set(AMPLITUDE_CODES)
+    assert set(AMPLITUDE_CODES) <= {k.removeprefix("statements.") for k in result.not_measurable}
+
+
+def test_small_gain_errors_and_missing_leads_are_tolerated():
+    recording = simulate(sample_config(8, fs_hz=500.0)).recording
+    slightly = _rescaled(recording, {"I": 1.1, "aVF": 0.92})
+    assert lead_scaling(slightly.signal_mv, slightly.leads, slightly.fs_hz).amplitudes_physical
+    three = _rescaled(recording, {"I": 3.0}).select(["I", "V1", "V2"])
+    assert lead_scaling(three.signal_mv, three.leads, three.fs_hz).limb_gains is None
+
+
+def test_a_lead_by_lead_normalised_record_is_flagged_and_model_voltage_claims_stay_unverifiable():
+    normalised = _normalised(simulate(sample_config(9, fs_hz=500.0, labels=("lvh",))).recording)
+    result = measure(normalised, CONFIG)
+    assert "normalized_per_lead" in result.quality.flags
+    measurements = result.to_json_dict()
+    checks = check_claims(parse_claims("Sinus rhythm. Left ventricular hypertrophy. No ST elevation."),
+                          measurements, Tolerances())
+    by_key = {c.key: c for c in checks}
+    assert by_key["lvh"].verdict == "unverifiable" and "normalised" in by_key["lvh"].reason
+    assert by_key["ST elevation"].verdict == "unverifiable"
+    assert by_key["sinus_rhythm"].verdict == "agreed"
+
+
+def test_ludb_as_stored_here_is_normalised_lead_by_lead():
+    recording = read_record(shared_path("ludb", "data", "1.hea"))
+    np.testing.assert_allclose(np.ptp(recording.signal_mv, axis=0), 1.0, atol=2e-3)
+    result = measure(recording, CONFIG)
+    assert {"normalized_per_lead", "limb_lead_gain_mismatch"} <= set(result.quality.flags)
+    assert result.quality.limb_lead_gains["aVF"] == pytest.approx(1.73, abs=0.05)

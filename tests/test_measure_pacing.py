@@ -1,0 +1,202 @@
+"""Pacing spikes (tools.measure.preprocess) and paced rhythms (tools.measure.pipeline), the
+``paced_rhythm`` claim pattern (models.claims)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.claims import parse_claims
+from tests.conftest import shared_path
+from tests.test_measure import _as_3x4_page
+from tools.ludb import ludb_labels
+from tools.measure import MeasureConfig, measure
+from tools.measure.preprocess import paced_beats, remove_pacing_spikes
+from tools.record_io import read_record
+from tools.recording import LEADS, Recording
+from tools.simulate import sample_config, simulate
+
+CONFIG = MeasureConfig()
+FS = 500.0
+# One spike vector seen in the 12 leads (mV): limb leads obey Einthoven (III = II - I, ...).
+_SPIKE_MV = dict(zip(LEADS, (3.0, 4.0, 1.0, -3.5, 1.0, 2.5, -2.0, -1.0, 1.0, 3.0, 4.0, 4.0)))
+# LUDB records with "Cardiac pacing" whose stored signal shows spikes the detector must find
+# (45 and 111 are paced too, but their artefacts are a decaying step and a 26-ms box: see docs).
+LUDB_SPIKES = (34, 74, 90, 93, 95)
+LUDB_VENTRICULAR_PACED = (34, 74, 90, 93)
+BUNDLE_CODES = {"rbbb", "lbbb", "ivcd", "lafb"}
+
+
+def _add_spikes(recording: Recording, times_s: list[float], scale: float = 1.0) -> Recording:
+    """A 2-ms pacing spike (one sample at 500 Hz) at each time, with the same vector in every lead."""
+    signal = np.array(recording.signal_mv)
+    amplitude = np.array([_SPIKE_MV[lead] for lead in recording.leads]) * scale
+    for t in times_s:
+        signal[round(t * recording.fs_hz)] += amplitude
+    return recording.with_signal(signal)
+
+
+def _ventricular_spikes(sim, lead_s: float = 0.01) -> list[float]:
+    """Spike times lead_s before every QRS onset of the simulator's truth."""
+    return [b.qrs_on_s - lead_s for b in sim.truth.beats
+            if b.qrs_on_s is not None and 0.1 < b.qrs_on_s < sim.recording.duration_s - 0.1]
+
+
+# ---- exact answers on simulated records ---------------------------------------------------------
+def test_ventricular_spikes_give_paced_rhythm_and_no_bundle_branch_block():
+    sim = simulate(sample_config(1, fs_hz=FS, labels=["lbbb"]))
+    native = measure(sim.recording, CONFIG)
+    assert "lbbb" in {s.code for s in native.statements} and "pacing" not in native.quality.flags
+    times = _ventricular_spikes(sim)
+    result = measure(_add_spikes(sim.recording, times), CONFIG)
+    assert "pacing" in result.quality.flags
+    found = np.array(result.quality.pacing_spike_times_s)
+    assert len(found) == len(times) and np.max(np.abs(found - np.array(times))) <= 2.5 / FS
+    assert result.rhythm.label == "paced_rhythm" and result.rhythm.av_block is None
+    codes = {s.code for s in result.statements}
+    assert "paced_rhythm" in codes and not codes & BUNDLE_CODES
+    for code in BUNDLE_CODES:
+        assert "ventricular-paced" in result.not_measurable[f"statements.{code}"]
+    evidence = result.rhythm.evidence
+    assert evidence.times_s == pytest.approx(found.tolist())
+    assert len(evidence.beat_indices) >= len(times) - 1 and "native rhythm analysis: sinus_rhythm" in evidence.threshold
+    # the paced QRS is still measured (spikes removed): its duration is the simulator's
+    assert abs(result.global_.qrs_ms - sim.truth.qrs_ms) <= 12.0
+    assert abs(result.global_.heart_rate_bpm - sim.truth.heart_rate_bpm) <= 1.0
+
+
+def test_atrial_spikes_give_paced_rhythm_but_keep_conduction_statements():
+    sim = simulate(sample_config(2, fs_hz=FS, labels=["lbbb"]))
+    times = [b.p_on_s - 0.01 for b in sim.truth.beats if b.p_on_s is not None and b.p_on_s > 0.1]
+    result = measure(_add_spikes(sim.recording, times, scale=0.5), CONFIG)
+    assert result.rhythm.label == "paced_rhythm"
+    assert result.rhythm.evidence.values["atrial_paced_count"] >= len(times) - 1
+    assert result.rhythm.evidence.values["ventricular_paced_count"] == 0
+    assert "lbbb" in {s.code for s in result.statements}
+    assert not any(key.startswith("statements.lbbb") for key in result.not_measurable)
+
+
+def test_spikes_survive_nan_gaps_and_gap_edges_are_not_spikes():
+    sim = simulate(sample_config(3, fs_hz=FS))
+    signal = np.array(sim.recording.signal_mv)
+    for col in range(12):  # a 3x4 page: each lead finite in one 2.5-s column only
+        window = np.zeros(signal.shape[0], bool)
+        k = col // 3  # I-III, then aVR-aVF, V1-V3, V4-V6
+        window[int(2.5 * k * FS):int(2.5 * (k + 1) * FS)] = True
+        signal[~window, col] = np.nan
+    gapped = sim.recording.with_signal(signal)
+    assert remove_pacing_spikes(gapped.signal_mv, FS, gapped.leads)[1].size == 0
+    # the precordial columns show 3 independent leads; the limb columns only 2 (a known blind spot)
+    times = [t for t in _ventricular_spikes(sim) if 0.1 < t % 2.5 < 2.4]
+    spiked = _add_spikes(gapped, times)
+    cleaned, found = remove_pacing_spikes(spiked.signal_mv, FS, spiked.leads)
+    assert np.allclose(found / FS, [t for t in times if t > 5.0], atol=2.5 / FS)
+    assert np.array_equal(np.isnan(cleaned), np.isnan(spiked.signal_mv))
+
+
+def test_one_isolated_spike_is_an_artefact():
+    sim = simulate(sample_config(4, fs_hz=FS))
+    spiked = _add_spikes(sim.recording, [5.0])
+    cleaned, found = remove_pacing_spikes(spiked.signal_mv, FS, spiked.leads)
+    assert found.size == 0 and cleaned is spiked.signal_mv
+    assert "pacing" not in measure(spiked, CONFIG).quality.flags
+
+
+def test_limb_leads_alone_are_not_enough():
+    """Noise on one limb electrode shows in all six limb leads at once: they count as two leads."""
+    sim = simulate(sample_config(5, fs_hz=FS))
+    signal = np.array(sim.recording.signal_mv)
+    for t in _ventricular_spikes(sim):
+        signal[round(t * FS), :6] += np.array([_SPIKE_MV[lead] for lead in LEADS[:6]])
+    assert remove_pacing_spikes(signal, FS, LEADS)[1].size == 0
+    assert remove_pacing_spikes(_add_spikes(sim.recording, _ventricular_spikes(sim)).signal_mv, FS, LEADS)[1].size
+
+
+def test_low_sampling_rate_and_short_records_detect_nothing():
+    sim = simulate(sample_config(6, fs_hz=200.0))
+    spiked = _add_spikes(sim.recording, _ventricular_spikes(sim))
+    assert remove_pacing_spikes(spiked.signal_mv, 200.0, spiked.leads)[1].size == 0
+    result = measure(spiked, CONFIG)  # a claim of pacing is then unverifiable, not refuted
+    assert result.rhythm.label != "paced_rhythm" and "200 Hz" in result.not_measurable["statements.paced_rhythm"]
+    short = np.zeros((int(1.5 * FS), 12))
+    short[[200, 500]] = 5.0
+    assert remove_pacing_spikes(short, FS, LEADS)[1].size == 0
+
+
+def test_paced_beats_exact():
+    qrs_on = np.array([500.0, 1000.0, 1500.0, 2000.0])
+    spikes = np.array([495, 1010, 1400, 1700])  # 10 ms before, 20 ms after, 200 ms before, 600 ms before
+    paced = paced_beats(spikes, qrs_on, FS)
+    assert paced.ventricular.tolist() == [True, True, False, False]
+    assert paced.atrial.tolist() == [False, False, True, False]
+    empty = paced_beats(np.zeros(0, int), qrs_on, FS)
+    assert not empty.ventricular.any() and not empty.atrial.any()
+
+
+# ---- specificity: no pacing flag on non-paced records -------------------------------------------
+def test_no_spikes_on_noisy_simulated_records():
+    flagged = []
+    for seed in range(60):
+        rec = simulate(sample_config(seed, fs_hz=FS, noisy=True)).recording
+        if remove_pacing_spikes(rec.signal_mv, rec.fs_hz, rec.leads)[1].size:
+            flagged.append(seed)
+    assert not flagged
+
+
+@pytest.mark.parametrize(("seed", "code"), [(309, "av_block_3"), (319, "av_block_3"), (308, "sinus_bradycardia"),
+                                          (316, "av_block_2_wenckebach"), (1, "atrial_fibrillation"), (2, "lbbb")])
+def test_no_spikes_on_slow_or_wide_rhythms_direct_and_on_3x4_pages(seed, code):
+    """Slow rates leave 1-s windows without a QRS, and a page's 2.5-s columns would cut the slope
+    reference short: both once made P and T slopes the reference (false spikes on these seeds)."""
+    for noisy in (False, True):
+        rec = simulate(sample_config(seed, fs_hz=FS, labels=[code], noisy=noisy)).recording
+        for version in (rec, _as_3x4_page(rec)):
+            assert remove_pacing_spikes(version.signal_mv, FS, version.leads)[1].size == 0
+
+
+def test_no_spikes_on_real_records():
+    for name in ("JS00001.hea", "s0010_re.hea", "00001_lr.hea", "100.hea"):
+        rec = read_record(shared_path("records", name))
+        assert remove_pacing_spikes(rec.signal_mv, rec.fs_hz, rec.leads)[1].size == 0, name
+
+
+# ---- LUDB ----------------------------------------------------------------------------------------
+def _ludb(rec_id: int) -> Recording:
+    return read_record(shared_path("ludb", "data", f"{rec_id}.hea"))
+
+
+def test_ludb_non_paced_records_have_no_spikes():
+    labels = ludb_labels(shared_path("ludb", "ludb.csv"))
+    flagged = []
+    for rec_id, lab in labels.items():
+        if not lab["pacing"]:
+            rec = _ludb(rec_id)
+            if remove_pacing_spikes(rec.signal_mv, rec.fs_hz, rec.leads)[1].size:
+                flagged.append(rec_id)
+    assert len([i for i in labels if not labels[i]["pacing"]]) >= 140 and not flagged
+
+
+@pytest.mark.parametrize("rec_id", LUDB_SPIKES)
+def test_ludb_paced_records_with_visible_spikes_are_flagged(rec_id):
+    assert ludb_labels(shared_path("ludb", "ludb.csv"))[rec_id]["pacing"]
+    rec = _ludb(rec_id)
+    _, found = remove_pacing_spikes(rec.signal_mv, rec.fs_hz, rec.leads)
+    assert found.size >= 2
+    if rec_id in LUDB_VENTRICULAR_PACED:
+        result = measure(rec, CONFIG)
+        assert result.rhythm.label == "paced_rhythm" and "pacing" in result.quality.flags
+        assert not {s.code for s in result.statements} & BUNDLE_CODES
+
+
+# ---- the claim pattern ---------------------------------------------------------------------------
+@pytest.mark.parametrize("text", ["Paced rhythm.", "Ventricular pacing at 70 bpm.", "Pacemaker rhythm.",
+                                  "V-paced rhythm.", "AV paced.", "Biventricular pacing.",
+                                  "Pacing spikes precede each QRS.", "Dual-chamber pacemaker rhythm."])
+def test_paced_claims_parse_to_paced_rhythm(text):
+    claims = [c for c in parse_claims(text) if c.kind == "rhythm"]
+    assert [(c.code, c.negated) for c in claims] == [("paced_rhythm", False)]
+
+
+@pytest.mark.parametrize("text", ["Wandering atrial pacemaker.", "Ectopic atrial pacemaker rhythm."])
+def test_native_atrial_pacemaker_is_not_a_paced_rhythm(text):
+    assert all(c.code != "paced_rhythm" for c in parse_claims(text))

@@ -1,0 +1,207 @@
+"""Rhythm classification: simulated rhythms get their label, LUDB's sinus records get no AF or
+flutter, and the atrial-activity measures behind the rules give exact answers on synthetic input.
+
+Simulated records come from tools.simulate (exact truth); "page" records keep what a 3x4 + lead II
+page plots (each lead its 2.5-s column, lead II throughout), i.e. a perfect digitizer's output.
+"""
+
+import numpy as np
+import pytest
+
+from tests.conftest import shared_path
+from tests.test_measure import _as_3x4_page
+from tools.ludb import ludb_labels
+from tools.measure import MeasureConfig, measure
+from tools.measure.atrial import AtrialActivity, _locked_periods, locked_waves
+from tools.measure.beats import Beats
+from tools.measure.delineation import FIDUCIALS, Delineation
+from tools.measure.median_beat import MedianBeats
+from tools.measure.rhythm import _irregularity, _wenckebach_groups
+from tools.record_io import read_record
+from tools.simulate import sample_config, simulate
+
+CONFIG = MeasureConfig()
+FS = 500.0
+
+
+def _measure(seed, labels, page=False):
+    sim = simulate(sample_config(seed, fs_hz=FS, labels=labels))
+    return sim, measure(_as_3x4_page(sim.recording) if page else sim.recording, CONFIG)
+
+
+@pytest.mark.parametrize("rhythm", ["sinus_rhythm", "sinus_bradycardia", "sinus_tachycardia", "sinus_arrhythmia",
+                                    "atrial_fibrillation", "av_block_3"])
+@pytest.mark.parametrize("page", [False, True], ids=["12_leads", "3x4_page"])
+def test_simulated_rhythms_get_their_label(rhythm, page):
+    for seed in (1, 2, 3):
+        _, result = _measure(seed, (rhythm,), page)
+        assert result.rhythm.label == rhythm, f"seed {seed}: {result.rhythm.label}"
+
+
+@pytest.mark.parametrize("page", [False, True], ids=["12_leads", "3x4_page"])
+def test_flutter_locked_to_the_qrs_is_read_from_the_median_beats_tq_segment(page):
+    """4:1 flutter: every F wave sits at the same place in every cycle, so QRS-T cancellation
+    removes them; the TQ segment of the median beat repeats itself at RR/4 instead."""
+    sim, result = _measure(1, ("atrial_flutter",), page)
+    assert sim.config.flutter_conduction == "4:1"
+    values = result.rhythm.evidence.values
+    assert result.rhythm.label == "atrial_flutter"
+    assert values["locked_wave_similarity"] >= 0.9
+    assert abs(values["flutter_wave_rate_bpm"] - sim.truth.atrial_rate_bpm) <= 0.05 * sim.truth.atrial_rate_bpm
+    assert result.global_.atrial_rate_bpm == pytest.approx(values["flutter_wave_rate_bpm"])
+
+
+def test_variable_flutter_is_flutter():
+    for seed in (2, 3, 4):
+        sim, result = _measure(seed, ("atrial_flutter",))
+        assert sim.config.flutter_conduction == "variable"
+        assert result.rhythm.label == "atrial_flutter", f"seed {seed}"
+
+
+def test_sinus_rhythm_tq_segment_does_not_repeat():
+    for seed in range(1, 6):
+        _, result = _measure(seed, ())
+        values = result.rhythm.evidence.values
+        assert values["locked_wave_similarity"] < 0.4, f"seed {seed}"
+
+
+def test_wenckebach_is_sinus_with_second_degree_block_not_af():
+    """Grouped beating: the RR is irregular, but every P wave is there and its PR lengthens."""
+    hits = 0
+    for seed in range(100, 110):
+        sim, result = _measure(seed, ("av_block_2_wenckebach",))
+        if result.rhythm.av_block == "av_block_2_wenckebach":
+            hits += 1
+            assert result.rhythm.label == "sinus_rhythm"
+            # The sinus (atrial) rate, not the slower ventricular rate, names the sinus rhythm.
+            assert abs(result.rhythm.evidence.values["atrial_rate_bpm"] - sim.config.heart_rate_bpm) <= 5.0
+    assert hits >= 8
+
+
+def test_sinus_arrhythmia_pages_have_p_waves_on_the_rhythm_strip_and_af_pages_do_not():
+    for seed in (1, 2, 3, 4):
+        _, sa = _measure(seed, ("sinus_arrhythmia",), page=True)
+        _, af = _measure(seed, ("atrial_fibrillation",), page=True)
+        assert sa.rhythm.evidence.values["strip_p_consistency"] >= 0.9
+        strip_af = af.rhythm.evidence.values["strip_p_consistency"]
+        assert strip_af is None or strip_af < 0.5
+
+
+# ---- exact answers on synthetic input ---------------------------------------------------------
+def _median_with_tq(tq_mv: np.ndarray, rr_s: float) -> tuple[MedianBeats, Delineation, Beats]:
+    """A median beat (-0.5..+0.8 s) with QRS at 0..0.1 s, T end at 0.3 s, ``tq_mv(t)`` elsewhere."""
+    t = np.arange(-0.5, 0.8, 1 / FS)
+    fid = int(round(0.5 * FS))
+    signal = np.where((t > -0.02) & (t < 0.32), 0.0, tq_mv(t))[:, None] * np.ones((1, 4))
+    signal[fid:fid + int(0.05 * FS)] += 1.0  # a QRS-like block, outside the analysed segment
+    median = MedianBeats(signal, fid, FS, np.full(4, 10))
+    g = dict.fromkeys(FIDUCIALS)
+    g.update(qrs_on=-0.02, qrs_off=0.08, t_off=0.3)
+    d = Delineation(g, {k: np.full(4, np.nan) for k in FIDUCIALS}, np.zeros(4), {})
+    r = (np.arange(10) * rr_s * FS).astype(int) + int(FS)
+    beats = Beats(r, ("N",) * 10, np.ones(10), np.zeros(int(r[-1] + FS)))
+    return median, d, beats
+
+
+def test_locked_waves_find_a_sawtooth_at_rr_over_k():
+    rr_s = 0.9
+    period = rr_s / 4  # 4:1 conduction at 267/min
+    saw = lambda t: 0.1 * (2 * np.mod(t / period, 1.0) - 1)  # noqa: E731
+    median, d, beats = _median_with_tq(saw, rr_s)
+    locked = locked_waves(median, d, beats, ("II", "III", "aVF", "V1"))
+    assert locked.rate_bpm == pytest.approx(60 / period, rel=0.01)  # periods are searched sample by sample
+    assert locked.similarity > 0.95
+    assert locked.amplitude_mv == pytest.approx(0.2, abs=0.02)
+    assert locked.conclusive
+
+
+def test_locked_waves_see_no_repeat_in_a_single_p_wave_on_a_flat_baseline():
+    rr_s = 0.9
+    p_wave = lambda t: 0.15 * np.exp(-0.5 * ((np.mod(t + 0.15 + 0.3, rr_s) - 0.3) / 0.025) ** 2)  # noqa: E731
+    median, d, beats = _median_with_tq(p_wave, rr_s)
+    locked = locked_waves(median, d, beats, ("II", "III", "aVF", "V1"))
+    assert locked.similarity < 0.2
+    assert locked.conclusive
+
+
+def test_locked_waves_inconclusive_when_the_tq_segment_is_too_short():
+    """At 120 bpm the TQ segment (0.5 - 0.32 s) cannot hold a 250-ms period plus 40 ms."""
+    median, d, beats = _median_with_tq(lambda t: 0.0 * t, 0.5)
+    assert not locked_waves(median, d, beats, ("II", "III", "aVF", "V1")).conclusive
+
+
+def test_locked_periods_are_shared_by_every_rr():
+    """Variable 2:1 / 3:1 / 4:1 conduction of 300/min flutter: every RR a multiple of 200 ms."""
+    beats, _ = _beats_with_pr([0.4, 0.6, 0.8, 0.4, 0.6, 0.8, 0.6], [np.nan] * 8)
+    periods = _locked_periods(beats, FS)
+    assert periods.size and np.all(np.abs(periods - 0.2) <= 0.03 / 2)
+    rng = np.random.default_rng(1)  # AF: RRs with no common period
+    beats, _ = _beats_with_pr(rng.uniform(0.45, 1.1, 12), [np.nan] * 13)
+    assert _locked_periods(beats, FS).size == 0
+
+
+def test_irregularity_sets_aside_a_spurious_beat_in_a_slow_rhythm():
+    """33 bpm escape rhythm with one extra detection: regular once the two RRs around it are set aside."""
+    rr_ms = np.array([1820.0, 1800.0, 740.0, 1070.0, 1805.0, 1815.0])
+    assert _irregularity(rr_ms, ("N", "N", "N", "V", "A", "N", "N")) == pytest.approx(10.0 / 1810.0)
+    assert _irregularity(rr_ms, ("N",) * 7) > 0.06  # as seen without the classification
+    # Other-morphology beats in the majority (aberrant AF): every RR counts.
+    assert _irregularity(rr_ms, ("V", "V", "V", "V", "A", "N", "N")) > 0.06
+
+
+def _beats_with_pr(rr_s, pr_s, match=0.9):
+    r = (np.concatenate([[0.0], np.cumsum(rr_s)]) * FS).astype(int) + int(FS)
+    n = len(r)
+    beats = Beats(r, ("N",) * n, np.ones(n), np.zeros(int(r[-1] + FS)))
+    return beats, AtrialActivity(np.asarray(pr_s, float), np.full(n, match), np.full(n, match))
+
+
+def test_wenckebach_groups_exact():
+    # 4:3 Wenckebach at a P-P interval of 0.8 s: PR 0.16, 0.24, 0.28, then a dropped P.
+    pr = [0.16, 0.24, 0.28] * 3
+    rr = [0.88, 0.84, 0.8 * 2 - 0.28 + 0.16] * 2 + [0.88, 0.84]
+    beats, atrial = _beats_with_pr(rr, pr)
+    rate, evidence_beats = _wenckebach_groups(beats, atrial, FS)
+    assert rate == pytest.approx(75.0, abs=0.5)
+    assert evidence_beats == [2, 3, 5, 6]
+
+
+def test_wenckebach_groups_reject_random_pr_and_a_missing_p_wave():
+    rng = np.random.default_rng(0)
+    rr = [0.88, 0.84, 1.48] * 2 + [0.88, 0.84]
+    beats, atrial = _beats_with_pr(rr, rng.uniform(0.12, 0.3, 9))
+    assert _wenckebach_groups(beats, atrial, FS) is None
+    beats, atrial = _beats_with_pr(rr, [0.16, 0.24, 0.28] * 3, match=0.2)
+    assert _wenckebach_groups(beats, atrial, FS) is None
+
+
+# ---- LUDB (real records) ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ludb_rhythms():
+    root = shared_path("ludb")
+    labels = ludb_labels(root / "ludb.csv")
+    out = []
+    for rec_id in sorted(labels):
+        hea = root / "data" / f"{rec_id}.hea"
+        if hea.exists():
+            out.append((rec_id, labels[rec_id], measure(read_record(hea), CONFIG).rhythm))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_ludb_sinus_records_get_no_af_or_flutter(ludb_rhythms):
+    """Every LUDB record that is neither AF nor flutter (140 of 150, sinus rhythms)."""
+    sinus = [(i, r) for i, lab, r in ludb_rhythms if not lab["af"] and not lab["flutter"]]
+    assert len(sinus) >= 130
+    false = [i for i, r in sinus if r.label in ("atrial_fibrillation", "atrial_flutter")]
+    assert not false, f"false AF/flutter on LUDB sinus records {false}"
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_ludb_af_records_without_pacing_are_af(ludb_rhythms):
+    af = [(i, r) for i, lab, r in ludb_rhythms if lab["af"] and not lab["pacing"]]
+    assert len(af) >= 6
+    missed = [i for i, r in af if r.label != "atrial_fibrillation"]
+    assert not missed, f"AF missed on LUDB records {missed}"
