@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from tools.digitize import Digitization
+from tools.digitize.overlay import draw_overlay
 from tools.measure import Measurement
 from tools.recording import LEADS
 
@@ -42,17 +43,9 @@ def _data_url(image_bgr: np.ndarray, fmt: str) -> str:
 
 
 def overlay_data_url(page_rgb: np.ndarray, digitization: Digitization) -> str:
-    """The input page (H, W, 3 RGB) with every traced lead drawn over it in blue and labelled, so
+    """The input page (H, W, 3 RGB) with the traced leads drawn over it (tools.digitize.overlay), so
     a person can see what was read; JPEG data URL, pages wider than 1600 px shrunk."""
-    page = cv2.cvtColor(page_rgb, cv2.COLOR_RGB2BGR)
-    for lead, points in digitization.traces_px.items():
-        finite = np.all(np.isfinite(points), axis=1)
-        if finite.sum() < 2:
-            continue
-        xy = np.round(points[finite] * 4).astype(np.int32)
-        cv2.polylines(page, [xy], False, (220, 80, 0), 2, cv2.LINE_AA, shift=2)
-        x0, y0 = (points[finite][0]).astype(int)
-        cv2.putText(page, lead, (int(x0), max(12, int(y0) - 20)), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (220, 80, 0), 2)
+    page = cv2.cvtColor(draw_overlay(page_rgb, digitization), cv2.COLOR_RGB2BGR)
     if page.shape[1] > _MAX_OVERLAY_W:
         scale = _MAX_OVERLAY_W / page.shape[1]
         page = cv2.resize(page, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

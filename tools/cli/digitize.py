@@ -11,10 +11,6 @@ import argparse
 import json
 from pathlib import Path
 
-LEAD_COLOURS_BGR = ((230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
-                    (240, 50, 230), (210, 245, 60), (0, 128, 128), (170, 110, 40), (128, 0, 0), (0, 0, 128))
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "digitize", help="trace a paper ECG image into a calibrated 12-lead record",
@@ -29,35 +25,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def draw_overlay(image_rgb, traces_px: dict, names: list[str]):
-    """(H, W, 3) uint8 copy of the image with each traced path drawn in its lead's colour.
-
-    ``traces_px`` maps a lead name (or "II (short)" for a lead's second copy) to (n, 2) x, y
-    pixels; ``names`` orders the leads for the colours.
-    """
-    import cv2
-    import numpy as np
-
-    canvas = image_rgb.copy()
-    thickness = max(1, int(round(min(canvas.shape[:2]) / 600)))
-    for key, path in traces_px.items():
-        if len(path) < 2:
-            continue
-        base = key.split(" ")[0]
-        i = names.index(base) if base in names else 0
-        points = np.round(path[:, :2]).astype(np.int32).reshape(-1, 1, 2)
-        colour = LEAD_COLOURS_BGR[i % len(LEAD_COLOURS_BGR)][::-1]
-        cv2.polylines(canvas, [points], False, colour, thickness, lineType=cv2.LINE_AA)
-        x, y = points[0, 0]
-        cv2.putText(canvas, base, (int(x), max(12, int(y) - 6 * thickness)), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.4 * thickness, colour, thickness, cv2.LINE_AA)
-    return canvas
-
-
 def run(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from tools.digitize import DigitizeConfig, digitize
+    from tools.digitize.overlay import draw_overlay
     from tools.digitize.page_image import load_page_image
     from tools.errors import InputError
     from tools.record_io import write_record
@@ -73,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     sidecar.write_text(json.dumps(summary, indent=2) + "\n")
     if args.overlay:
         rgb = load_page_image(args.image, config)
-        Image.fromarray(draw_overlay(rgb, result.traces_px, list(result.recording.leads))).save(args.overlay)
+        Image.fromarray(draw_overlay(rgb, result)).save(args.overlay)
     print(f"{result.layout.name} page, {sum(c > 0 for c in result.lead_confidence.values())} leads, "
           f"{result.calibration.px_per_mv:.1f} px/mV ({result.calibration.method}); wrote "
           + ", ".join(str(p) for p in [*written, sidecar, *([args.overlay] if args.overlay else [])]))
