@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import shared_path
 from tests.test_measure import _as_3x4_page
+from tools.digitize import DigitizeConfig, digitize
 from tools.ludb import ludb_labels
 from tools.measure import MeasureConfig, measure
 from tools.measure.atrial import AtrialActivity, _locked_periods, locked_waves
@@ -18,6 +19,7 @@ from tools.measure.delineation import FIDUCIALS, Delineation
 from tools.measure.median_beat import MedianBeats
 from tools.measure.rhythm import _irregularity, _wenckebach_groups
 from tools.record_io import read_record
+from tools.render import RenderConfig, render
 from tools.simulate import sample_config, simulate
 
 CONFIG = MeasureConfig()
@@ -88,6 +90,17 @@ def test_sinus_arrhythmia_pages_have_p_waves_on_the_rhythm_strip_and_af_pages_do
 
 
 # ---- exact answers on synthetic input ---------------------------------------------------------
+@pytest.mark.slow
+def test_the_end_of_a_short_lead_is_not_a_beat():
+    # A 3x4 page's short leads end one by one at the 5-s column edge; averaged over the few leads
+    # left, one lead's trace end looked like a QRS and a 33-bpm complete block read 40 bpm.
+    sim = simulate(sample_config(96003, fs_hz=500.0, labels=("av_block_3",)))
+    page = render(sim.recording, RenderConfig())
+    result = measure(digitize(page.image, DigitizeConfig()).recording, CONFIG)
+    assert len(result.fiducials.beats) == len([b for b in sim.truth.beats if b.qrs_on_s is not None])
+    assert result.global_.heart_rate_bpm == pytest.approx(sim.truth.heart_rate_bpm, abs=1.0)
+
+
 def _median_with_tq(tq_mv: np.ndarray, rr_s: float) -> tuple[MedianBeats, Delineation, Beats]:
     """A median beat (-0.5..+0.8 s) with QRS at 0..0.1 s, T end at 0.3 s, ``tq_mv(t)`` elsewhere."""
     t = np.arange(-0.5, 0.8, 1 / FS)

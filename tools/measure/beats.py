@@ -24,6 +24,7 @@ _SLOWEST_BPM = 40.0
 _MIN_QRS_CONTRAST = 8.0   # typical QRS energy / median energy; ECGs give > 20, white noise ~3
 _NOISE_FLOOR = 0.02       # combined energy below this fraction of a QRS is baseline
 _WHOLE_COVERAGE = 0.9     # a lead finite over this fraction of the record spans every beat (a rhythm strip)
+_RUN_EDGE_S = 0.04        # energy this close to the end of a lead's finite run is not used for detection
 
 
 @dataclass(frozen=True)
@@ -59,13 +60,17 @@ def _combined_energy(filtered_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     finite = np.isfinite(filtered_mv)
     width = max(3, int(round(_ENERGY_WINDOW_S * fs_hz)))
     energy = ndimage.uniform_filter1d(np.where(finite, slope**2, 0.0), width, axis=0, mode="constant")
+    # The ends of a lead's finite runs (a 3x4 page's 2.5-s windows) carry filter and tracing edge
+    # effects; there the leads drop out one by one and the average would rest on one lead's edge.
+    margin = np.ones((2 * int(round(_RUN_EDGE_S * fs_hz)) + 1, 1), dtype=bool)
+    finite = ndimage.binary_erosion(finite, structure=margin, border_value=1)
     scaled = np.zeros_like(energy)
     for lead in range(energy.shape[1]):
         values = energy[finite[:, lead], lead]
         if values.size > fs_hz and np.percentile(values, 99) > 0:
             scaled[:, lead] = energy[:, lead] / np.percentile(values, 99)
     counts = (finite & (scaled.max(axis=0) > 0)).sum(axis=1)
-    return np.where(counts > 0, scaled.sum(axis=1) / np.maximum(counts, 1), 0.0)
+    return np.where(counts > 0, np.where(finite, scaled, 0.0).sum(axis=1) / np.maximum(counts, 1), 0.0)
 
 
 def beat_windows(filtered_mv: np.ndarray, centres: np.ndarray, before: int, after: int) -> np.ndarray:
