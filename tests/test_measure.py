@@ -9,9 +9,10 @@ import pytest
 from agent.cli import main
 from tools.errors import InputError, MeasurementError
 from tools.measure import MeasureConfig, Measurement, measure
+from tools.measure.beats import Beats
 from tools.measure.delineation import _ranked, delineate
 from tools.measure.intervals import frontal_axis_deg, qtc_ms
-from tools.measure.median_beat import MedianBeats
+from tools.measure.median_beat import MedianBeats, median_beats
 from tools.record_io import write_record
 from tools.recording import LEADS, Recording
 from tools.simulate import sample_config, simulate
@@ -113,6 +114,22 @@ def test_qrs_onset_includes_a_q_wave(q_mv, onset_ms):
     d = delineate(MedianBeats(y[:, None], 250, 500.0, np.array([10])), 1.0, CONFIG)
     assert abs(d.global_s["qrs_on"] * 1000.0 - onset_ms) <= 2.0
     assert abs(d.global_s["qrs_off"] * 1000.0 - 40.0) <= 2.0
+
+
+def test_median_of_few_beats_has_no_step_where_a_partial_beat_joins():
+    """Three beats at their own levels, the first cut 150 ms into its window (a 3x4 column's edge):
+    the median is the beat shape plus one constant, not a 2.5-µV step where the partial beat joins."""
+    before, after, levels_mv = 250, 400, (0.0, 0.015, -0.01)
+    t_ms = (np.arange(-before, after + 1)) / 500.0 * 1000.0
+    shape = _bump_ms(t_ms, -300, -200, 0.1) + _bump_ms(t_ms, -40, 40, 1.0)
+    signal, r_samples = np.full((2200, 1), np.nan), 300 + 700 * np.arange(3)
+    for k, (r, level) in enumerate(zip(r_samples, levels_mv)):
+        first = 75 if k == 0 else 0
+        signal[r - before + first:r + after + 1, 0] = shape[first:] + level
+    beats = Beats(r_samples, ("N", "N", "N"), np.ones(3), np.zeros(len(signal)))
+    median = median_beats(signal, beats, 500.0, CONFIG)
+    assert median.n_beats.tolist() == [3]
+    assert np.ptp(median.signal_mv[:, 0] - shape) < 1e-12
 
 
 def test_rank_two_needs_three_leads():

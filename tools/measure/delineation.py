@@ -19,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from tools.measure.config import MeasureConfig
-from tools.measure.median_beat import MedianBeats
+from tools.measure.median_beat import FULL_MEDIAN_BEATS, MedianBeats
 from tools.measure.nanstats import nanmean
 
 __all__ = ["Delineation", "delineate"]
@@ -42,7 +42,6 @@ _REVERSAL_FRACTION = 0.1        # a slope reversal beyond noise: the next wave h
 _SMOOTH_S = 0.016               # smoothing of the slope used to find turning points
 _MAJOR_WAVE_FRACTION = 0.3      # P/T ends are read only in leads showing at least this fraction of the largest wave
 _BASELINE_S = (-0.03, -0.01)    # PR-segment window before QRS onset: the isoelectric level
-_FULL_WEIGHT_BEATS = 6          # a lead's median beat built from fewer beats counts as a fraction of a lead
 _Q_WAVE_SLOPE_FRACTION = 0.2    # a reversal this steep (of the lead's QRS maximum) before the onset is a q wave, not a P wave
 _Q_WAVE_SEARCH_S = 0.03         # ... sought this far before the onset first found
 _MIN_LEADS_TO_RANK = 3          # dropping an outlying lead (rank 2) needs at least this many leads showing the wave
@@ -279,13 +278,13 @@ def _corroborated(values: np.ndarray, latest: bool, tolerance: float) -> float |
 
 
 def _lead_weights(n_beats: np.ndarray) -> np.ndarray:
-    """(n_leads,) weight of each lead in the ranked global points: 1 from ``_FULL_WEIGHT_BEATS`` beats on.
+    """(n_leads,) weight of each lead in the ranked global points: 1 from ``FULL_MEDIAN_BEATS`` beats on.
 
     The median of two or three beats (a short lead of a 3x4 page) keeps most of one beat's noise,
     so its onsets scatter: it must be corroborated by another lead before it sets the earliest
     onset or latest offset, else the extreme over 12 leads is the extreme of their noise.
     """
-    return np.minimum(1.0, np.asarray(n_beats, dtype=float) / _FULL_WEIGHT_BEATS)
+    return np.minimum(1.0, np.asarray(n_beats, dtype=float) / FULL_MEDIAN_BEATS)
 
 
 def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig,

@@ -10,7 +10,9 @@ from tools.measure.beats import Beats, beat_windows
 from tools.measure.config import MeasureConfig
 from tools.measure.nanstats import nanmedian
 
-__all__ = ["MedianBeats", "median_beats"]
+__all__ = ["FULL_MEDIAN_BEATS", "MedianBeats", "median_beats"]
+
+FULL_MEDIAN_BEATS = 6  # a median of fewer beats (a short lead of a 3x4 page) keeps much of one beat's noise
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,9 @@ def median_beats(filtered_mv: np.ndarray, beats: Beats, fs_hz: float, config: Me
     """Sample-wise median over the dominant beats, lead by lead.
 
     Each beat is centred on its aligned fiducial; samples a beat does not cover (record edges,
-    NaN gaps) are left out of that sample's median, so partial beats still contribute.
+    NaN gaps) are left out of that sample's median, so partial beats still contribute. In leads
+    with fewer than ``FULL_MEDIAN_BEATS`` beats each beat's level is first aligned to the
+    median's, so that a partial beat does not put a step into it.
 
     Parameters
     ----------
@@ -61,4 +65,16 @@ def median_beats(filtered_mv: np.ndarray, beats: Beats, fs_hz: float, config: Me
         return MedianBeats(empty, before, fs_hz, np.zeros(filtered_mv.shape[1], dtype=int))
     windows = beat_windows(filtered_mv, centres, before, after)
     med = nanmedian(windows, axis=0)  # all-NaN columns are expected: uncovered samples
-    return MedianBeats(med, before, fs_hz, np.isfinite(windows[:, before, :]).sum(axis=0))
+    # Each beat sits at its own level (on a 3x4 page each column's 2.5-s segment is filtered on
+    # its own). Where a partial beat joins a median of two or three beats, the median steps by
+    # that beat's offset (15 µV on a digitized page), and the P-onset knee, sought across the long
+    # flat TP-P run of a first-degree AV block, landed on the step 40 ms early. In such leads each
+    # beat's median offset from the first median is removed and the median taken again. (Offsets
+    # taken before the QRS only followed the F waves of a flutter page: its QT read 156 ms long.
+    # From FULL_MEDIAN_BEATS beats on, one beat moves the median little; aligning there too
+    # worsened the LUDB PR and QT of the tuning half.)
+    n_beats = np.isfinite(windows[:, before, :]).sum(axis=0)
+    few = n_beats < FULL_MEDIAN_BEATS
+    offsets = nanmedian(windows[:, :, few] - med[None, :, few], axis=1)
+    med[:, few] = nanmedian(windows[:, :, few] - offsets[:, None, :], axis=0)
+    return MedianBeats(med, before, fs_hz, n_beats)
