@@ -36,9 +36,10 @@ REVIEW = (
     "  marks grid lines or text taken for a trace; the rule is kept conservative on purpose.",
     "- Refused with a reason: ecg00013 (thin faint trace below the ink threshold), ecg00045 and ecg00047",
     "  (rows found at irregular heights).",
-    "- Wrong and not refused: ecg00005 (a 6x1 limb-lead photo with a dark grid on grey paper) is read as",
-    "  6x2 and traced partly along the dark vertical grid lines (tall false spikes in most leads), with no",
-    "  warning: the worst result in the set.",
+    "- ecg00005 (a 6x1 limb-lead photo with a dark grid on grey paper; 6x1 is not a known layout) was read",
+    "  as 6x2 and traced partly along the dark vertical grid lines (tall false spikes in most leads). Its",
+    "  paths now lose confidence where they climb such lines ('needles', see ../digitization.md): 11 of 12",
+    "  leads are left NaN and the page is refused with that reason; every other image keeps its leads.",
 )
 
 

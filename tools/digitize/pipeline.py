@@ -20,7 +20,7 @@ from tools.digitize.layout import (RHYTHM_DEFAULTS, ROWS_3X4, RowPlan, check_row
 from tools.digitize.page_image import ImageSource, load_page_image
 from tools.digitize.result import Calibration, Digitization, LeadBox, Layout
 from tools.digitize.rows import TraceRow, find_rows
-from tools.digitize.tracing import RowTrace, trace_row
+from tools.digitize.tracing import NEEDLE_MM, RowTrace, needle_columns, trace_row
 from tools.errors import DigitizationError
 from tools.recording import LEADS, Recording
 
@@ -34,6 +34,10 @@ MIN_LEADS = 3
 # A lead whose path jumps between separate ink in more columns than this is not trusted
 # (real traces: under 0.3 %; grid lines or text taken for a trace: 2-15 %).
 MAX_JUMP_FRACTION = 0.01
+# A lead whose path runs up and down more needles (see tracing.needle_columns) than this per
+# second of its window followed grid lines or creases (the dark-grid photo ecg00005: 0.75-2.75
+# per s in 11 of 12 leads; eik, rendered LVH pages and the other real images: at most 0.4).
+MAX_NEEDLES_PER_S = 0.5
 # Fraction of band power a line family must gather to count as found.
 MIN_TILT_SHARPNESS = 0.2
 # Grid scales on x and y must agree this well to trust the grid.
@@ -330,7 +334,8 @@ def _name_rhythm_strips(windows: list, warnings: list[str]) -> list:
 def _lead_confidence(entry: tuple, traces: list[RowTrace], starts: list[float], calibration: Calibration,
                      n_samples: int, fs_hz: float, warnings: list[str]) -> float:
     """0-1: the fraction of the lead's window traced, 0 when the path jumps between separate ink
-    in more than MAX_JUMP_FRACTION of its columns (grid lines, text or a neighbour taken for it)."""
+    in more than MAX_JUMP_FRACTION of its columns (grid lines, text or a neighbour taken for it)
+    or runs up and down more than MAX_NEEDLES_PER_S needles per second (grid lines, creases)."""
     lead, r, a, b, signal, _, _ = entry
     lo, hi = int(round(a * fs_hz)), min(n_samples, int(round(b * fs_hz)))
     coverage = float(np.isfinite(signal[lo:hi]).mean()) if hi > lo else 0.0
@@ -339,6 +344,11 @@ def _lead_confidence(entry: tuple, traces: list[RowTrace], starts: list[float], 
     jumps = float(traces[r].jump[inside].mean()) if inside.any() else 0.0
     if jumps > MAX_JUMP_FRACTION:
         warnings.append(f"lead {lead}: the path jumps between separate ink in {jumps:.0%} of its columns")
+        return 0.0
+    needles = int(needle_columns(traces[r], calibration.px_per_mm_x, calibration.px_per_mm_y)[inside].sum())
+    if needles > MAX_NEEDLES_PER_S * (b - a):
+        warnings.append(f"lead {lead}: the path runs up and down {needles} narrow vertical lines of at least "
+                        f"{NEEDLE_MM:g} mm in {b - a:.1f} s (grid lines or creases taken for the trace)")
         return 0.0
     return round(coverage, 3)
 
@@ -395,8 +405,9 @@ def _assemble(rows: list[TraceRow], traces: list[RowTrace], pulses: list[Pulse |
     stack = np.stack(columns, axis=1)
     traced = int(np.isfinite(stack).any(axis=0).sum())
     if traced < MIN_LEADS:
+        reasons = [w for w in warnings if w.startswith("lead ") and "below min_lead_confidence" not in w]
         raise DigitizationError(f"only {traced} of 12 leads could be traced with confidence (at least {MIN_LEADS} "
-                                "needed to trust the layout)")
+                                "needed to trust the layout)" + (f"; first reason: {reasons[0]}" if reasons else ""))
     recording = Recording(stack, fs, LEADS, {"source": "digitized"})
     layout = Layout(name=name, n_rows=len(rows), leads=tuple(boxes))
     return Digitization(recording=recording, calibration=calibration, layout=layout,
