@@ -31,6 +31,23 @@ def shared_data() -> Path:
     return shared_path()
 
 
+@pytest.fixture(scope="session")
+def ludb_measured() -> list[tuple[int, dict, Path, object]]:
+    """Every LUDB record measured once with the default config: (id, labels from ludb.csv, record
+    stem, Measurement); skipped when ../shared/data/ludb is absent."""
+    from tools.ludb import ludb_labels
+    from tools.measure import MeasureConfig, measure
+    from tools.record_io import read_record
+
+    root = shared_path("ludb")
+    out = []
+    for rec_id, labels in sorted(ludb_labels(root / "ludb.csv").items()):
+        stem = root / "data" / str(rec_id)
+        if stem.with_suffix(".hea").exists():
+            out.append((rec_id, labels, stem, measure(read_record(stem.with_suffix(".hea")), MeasureConfig())))
+    return out
+
+
 SERVER_START_TIMEOUT_S = 240.0
 
 

@@ -8,17 +8,14 @@ page plots (each lead its 2.5-s column, lead II throughout), i.e. a perfect digi
 import numpy as np
 import pytest
 
-from tests.conftest import shared_path
 from tests.test_measure import _as_3x4_page
 from tools.digitize import DigitizeConfig, digitize
-from tools.ludb import ludb_labels
 from tools.measure import MeasureConfig, measure
 from tools.measure.atrial import AtrialActivity, _locked_periods, locked_waves
 from tools.measure.beats import Beats
 from tools.measure.delineation import FIDUCIALS, Delineation
 from tools.measure.median_beat import MedianBeats
 from tools.measure.rhythm import _irregularity, _wenckebach_groups
-from tools.record_io import read_record
 from tools.render import RenderConfig, render
 from tools.simulate import sample_config, simulate
 
@@ -190,15 +187,8 @@ def test_wenckebach_groups_reject_random_pr_and_a_missing_p_wave():
 
 # ---- LUDB (real records) ----------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def ludb_rhythms():
-    root = shared_path("ludb")
-    labels = ludb_labels(root / "ludb.csv")
-    out = []
-    for rec_id in sorted(labels):
-        hea = root / "data" / f"{rec_id}.hea"
-        if hea.exists():
-            out.append((rec_id, labels[rec_id], measure(read_record(hea), CONFIG).rhythm))
-    return out
+def ludb_rhythms(ludb_measured):
+    return [(rec_id, labels, result.rhythm) for rec_id, labels, _, result in ludb_measured]
 
 
 @pytest.mark.slow
