@@ -25,6 +25,7 @@ _SPIKE_MV = dict(zip(LEADS, (3.0, 4.0, 1.0, -3.5, 1.0, 2.5, -2.0, -1.0, 1.0, 3.0
 LUDB_SPIKES = (34, 74, 90, 93, 95)
 LUDB_VENTRICULAR_PACED = (34, 74, 90, 93)
 BUNDLE_CODES = {"rbbb", "lbbb", "ivcd", "lafb"}
+QT_CODES = {"long_qt", "short_qt"}
 
 
 def _add_spikes(recording: Recording, times_s: list[float], scale: float = 1.0) -> Recording:
@@ -43,6 +44,15 @@ def _ventricular_spikes(sim, lead_s: float = 0.01) -> list[float]:
 
 
 # ---- exact answers on simulated records ---------------------------------------------------------
+def test_no_qtc_statement_on_a_ventricular_paced_rhythm():
+    sim = simulate(sample_config(2, fs_hz=FS, labels=["long_qt"]))
+    assert "long_qt" in {s.code for s in measure(sim.recording, CONFIG).statements}
+    result = measure(_add_spikes(sim.recording, _ventricular_spikes(sim)), CONFIG)
+    assert result.rhythm.label == "paced_rhythm"
+    assert not {s.code for s in result.statements} & QT_CODES
+    assert result.global_.qtc_ms.bazett is not None  # the number stays; the rule does not apply
+
+
 def test_ventricular_spikes_give_paced_rhythm_and_no_bundle_branch_block():
     sim = simulate(sample_config(1, fs_hz=FS, labels=["lbbb"]))
     native = measure(sim.recording, CONFIG)
@@ -55,7 +65,7 @@ def test_ventricular_spikes_give_paced_rhythm_and_no_bundle_branch_block():
     assert result.rhythm.label == "paced_rhythm" and result.rhythm.av_block is None
     codes = {s.code for s in result.statements}
     assert "paced_rhythm" in codes and not codes & BUNDLE_CODES
-    for code in BUNDLE_CODES:
+    for code in BUNDLE_CODES | QT_CODES:
         assert "ventricular-paced" in result.not_measurable[f"statements.{code}"]
     evidence = result.rhythm.evidence
     assert evidence.times_s == pytest.approx(found.tolist())

@@ -47,8 +47,9 @@ _TERMINAL_S = 0.04
 _MIN_PACED_BEATS = 2  # dominant beats started by a spike that make the rhythm ventricular-paced
 _PACED_ONSET_FALLBACK_S = 0.04  # QRS onset before its fiducial when the median beat was not delineated
 # Statements a paced QRS cannot support: its width and shape come from the pacing site, its AV delay
-# from the pacemaker's programming.
-_PACED_CONDUCTION_CODES = ("rbbb", "lbbb", "ivcd", "lafb", "av_block_1", "av_block_2_wenckebach", "av_block_2_mobitz2")
+# from the pacemaker's programming, and the wide paced QRS lengthens the QT that QTc limits assume.
+_PACED_CODES = ("rbbb", "lbbb", "ivcd", "lafb", "av_block_1", "av_block_2_wenckebach", "av_block_2_mobitz2",
+                "long_qt", "short_qt")
 
 
 def _interval_ms(g: dict[str, float | None], start: str, end: str) -> float | None:
@@ -236,9 +237,10 @@ def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: fl
     update: dict[str, object] = {"label": "paced_rhythm", "evidence": evidence}
     if not ventricular:
         return rhythm.model_copy(update=update), {}
-    why = "ventricular-paced rhythm: the QRS shape and the AV interval are set by the pacemaker"
+    why = ("ventricular-paced rhythm: the QRS shape and the AV interval are set by the pacemaker, and the "
+           "paced QRS lengthens the QT")
     update["av_block"] = None
-    return rhythm.model_copy(update=update), {f"statements.{code}": why for code in _PACED_CONDUCTION_CODES}
+    return rhythm.model_copy(update=update), {f"statements.{code}": why for code in _PACED_CODES}
 
 
 def _empty_delineation(n_leads: int, n_beats: int) -> Delineation:
