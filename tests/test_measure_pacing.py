@@ -9,7 +9,7 @@ import pytest
 from models.claims import parse_claims
 from tests.conftest import shared_path
 from tests.test_measure import _as_3x4_page
-from tools.ludb import ludb_labels
+from tools.ludb import ludb_labels, ludb_reference, read_ludb_annotations
 from tools.measure import MeasureConfig, measure
 from tools.measure.preprocess import paced_beats, remove_pacing_spikes
 from tools.record_io import read_record
@@ -196,6 +196,21 @@ def test_ludb_paced_records_with_visible_spikes_are_flagged(rec_id):
         result = measure(rec, CONFIG)
         assert result.rhythm.label == "paced_rhythm" and "pacing" in result.quality.flags
         assert not {s.code for s in result.statements} & BUNDLE_CODES
+
+
+def test_ludb_paced_qrs_starts_at_the_stimulus():
+    # The spike is removed before delineation; its trace had pulled the QRS onset 20-40 ms before
+    # the stimulus (QRS +30 to +56 ms against the cardiologists). No activity precedes the stimulus.
+    errors = []
+    for rec_id in LUDB_VENTRICULAR_PACED:
+        rec = _ludb(rec_id)
+        result = measure(rec, CONFIG)
+        reference = ludb_reference(read_ludb_annotations(shared_path("ludb", "data") / str(rec_id)), rec.fs_hz, rank=2)
+        stimulus = np.median([s - b.r_s for b in result.fiducials.beats for s in result.quality.pacing_spike_times_s
+                              if abs(s - b.qrs_on_s) < 0.03])
+        assert result.fiducials.median_s["qrs_on"] >= stimulus - 1e-9
+        errors.append(result.global_.qrs_ms - reference["qrs_ms"])
+    assert max(errors) <= 35.0 and np.mean(errors) <= 22.0, errors
 
 
 # ---- the claim pattern ---------------------------------------------------------------------------

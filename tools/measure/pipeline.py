@@ -174,6 +174,10 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     atrial_rate = rates.heart_rate_bpm if rhythm.label and rhythm.label.startswith("sinus") and not rhythm.av_block \
         else rhythm.evidence.values["flutter_wave_rate_bpm"] if rhythm.label == "atrial_flutter" \
         else waves.dissociated.rate_bpm if rhythm.label == "av_block_3" else None
+    rhythm, paced_reasons, stimulus_s = _paced_rhythm(rhythm, beats, spikes, d.global_s["qrs_on"], fs)
+    if stimulus_s is not None and d.global_s["qrs_on"] is not None and d.global_s["qrs_on"] < stimulus_s:
+        # No ventricular activity precedes the stimulus: an earlier onset is the removed spike's trace.
+        d = Delineation({**d.global_s, "qrs_on": stimulus_s}, d.lead_s, d.baseline_mv, d.reasons)
     scaling = lead_scaling(recording.signal_mv, leads, fs)
     gm, areas = _global(d, masked, leads, rates, atrial_rate, usable, scaling.limb_gains or {})
     rows = lead_matrix(masked, leads, d, usable)
@@ -181,7 +185,6 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     terminal = {} if g["qrs_off"] is None else {
         k: v / _TERMINAL_S for k, v in net_areas(masked.signal_mv, leads, d.baseline_mv, masked.fiducial_index, fs,
                                                  g["qrs_off"] - _TERMINAL_S, g["qrs_off"]).items()}
-    rhythm, paced_reasons = _paced_rhythm(rhythm, beats, spikes, g["qrs_on"], fs)
     rhythm_reason = None if rhythm.label == "paced_rhythm" else rhythm_reason
     statements = [st for st in make_statements(gm, rhythm, rows, terminal, config,
                                                amplitudes_physical=scaling.amplitudes_physical)
@@ -204,20 +207,21 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
 
 
 def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: float | None,
-                  fs: float) -> tuple[Rhythm, dict[str, str]]:
+                  fs: float) -> tuple[Rhythm, dict[str, str], float | None]:
     """``paced_rhythm`` when dominant beats follow pacing spikes (see the evidence threshold).
 
-    Returns the rhythm (relabelled, its evidence naming the paced beats and the spike times) and,
+    Returns the rhythm (relabelled, its evidence naming the paced beats and the spike times);
     when the ventricles are paced, the conduction statements a paced QRS makes meaningless, keyed
     ``statements.<code>`` with the reason (below 250 Hz: ``statements.paced_rhythm``, since spikes
-    are not resolved). The native rhythm analysis is kept in the evidence.
+    are not resolved); and the median time (s, from the QRS fiducial) of the spike that starts a
+    ventricular-paced beat (None otherwise). The native rhythm analysis is kept in the evidence.
     """
     if fs < SPIKE_MIN_FS_HZ:
         return rhythm, {"statements.paced_rhythm": f"pacing spikes (< 2 ms) are not resolved at {fs:g} Hz "
-                                                   f"(needs >= {SPIKE_MIN_FS_HZ:g} Hz)"}
+                                                   f"(needs >= {SPIKE_MIN_FS_HZ:g} Hz)"}, None
     dominant = np.array([kind in "NA" for kind in beats.kinds], dtype=bool)
     if not spikes.size or not dominant.any():
-        return rhythm, {}
+        return rhythm, {}, None
     onset = beats.r_samples + (qrs_on_s if qrs_on_s is not None else -_PACED_ONSET_FALLBACK_S) * fs
     paced = paced_beats(spikes, onset, fs)
     # Two dominant beats started by a spike make the dominant QRS shape the paced one (native beats
@@ -225,7 +229,7 @@ def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: fl
     ventricular = int(paced.ventricular[dominant].sum()) >= _MIN_PACED_BEATS
     atrial = 2 * int((paced.atrial | paced.ventricular)[dominant].sum()) > int(dominant.sum())
     if not (ventricular or atrial):
-        return rhythm, {}
+        return rhythm, {}, None
     evidence = Evidence(
         beat_indices=np.flatnonzero(paced.ventricular | paced.atrial).tolist(),
         times_s=[float(s / fs) for s in spikes],
@@ -236,11 +240,14 @@ def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: fl
                   f"native rhythm analysis: {rhythm.label or 'undetermined'}")
     update: dict[str, object] = {"label": "paced_rhythm", "evidence": evidence}
     if not ventricular:
-        return rhythm.model_copy(update=update), {}
+        return rhythm.model_copy(update=update), {}, None
     why = ("ventricular-paced rhythm: the QRS shape and the AV interval are set by the pacemaker, and the "
            "paced QRS lengthens the QT")
     update["av_block"] = None
-    return rhythm.model_copy(update=update), {f"statements.{code}": why for code in _PACED_CODES}
+    started = dominant & paced.ventricular
+    stimulus = [spikes[np.argmin(np.abs(spikes - on))] - r for r, on in zip(beats.r_samples[started], onset[started])]
+    return (rhythm.model_copy(update=update), {f"statements.{code}": why for code in _PACED_CODES},
+            float(np.median(stimulus)) / fs)
 
 
 def _empty_delineation(n_leads: int, n_beats: int) -> Delineation:
