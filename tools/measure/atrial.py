@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from tools.measure.beats import Beats, beat_windows
+from tools.measure.beats import Beats, beat_windows, rhythm_strips
 from tools.measure.delineation import Delineation
 from tools.measure.median_beat import MedianBeats
 
@@ -218,14 +218,13 @@ def _cancel_qrst(column: np.ndarray, beats: Beats, template: np.ndarray, fid: in
 
 _STRIP_WINDOW_S = (0.30, 0.04)  # before the QRS onset: where a P wave sits (PR 120-300 ms)
 _STRIP_MIN_WINDOW_S = 0.08      # shorter (TQ fused at fast rates): no P wave can be told apart
-_WHOLE_COVERAGE = 0.9           # a lead finite over this fraction of the record is a rhythm strip
 _STRIP_LEADS = ("I", "II", "III", "aVF", "V1")  # where P waves are largest
 
 
 def _strip_consistency(filtered_mv: np.ndarray, beats: Beats, delineation: Delineation, leads: tuple[str, ...],
                        fs: float) -> tuple[float | None, int]:
     g = delineation.global_s
-    whole = (np.isfinite(filtered_mv).mean(axis=0) >= _WHOLE_COVERAGE) & np.isin(leads, _STRIP_LEADS)
+    whole = rhythm_strips(filtered_mv) & np.isin(leads, _STRIP_LEADS)
     if g["qrs_on"] is None or g["t_off"] is None or not whole.any() or len(beats.r_samples) < 3:
         return None, 0
     # At fast rates the window is shortened to start at the previous T end of a median RR.

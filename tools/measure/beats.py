@@ -14,8 +14,9 @@ from scipy import ndimage, signal
 
 from tools.measure.config import MeasureConfig
 from tools.measure.nanstats import nanmean, nanmedian
+from tools.measure.preprocess import run_interior
 
-__all__ = ["Beats", "detect_beats", "beat_windows"]
+__all__ = ["Beats", "detect_beats", "beat_windows", "rhythm_strips"]
 
 _ENERGY_WINDOW_S = 0.08
 _ALIGN_HALF_S = 0.10      # QRS half-window used to align and correlate beats
@@ -62,8 +63,7 @@ def _combined_energy(filtered_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     energy = ndimage.uniform_filter1d(np.where(finite, slope**2, 0.0), width, axis=0, mode="constant")
     # The ends of a lead's finite runs (a 3x4 page's 2.5-s windows) carry filter and tracing edge
     # effects; there the leads drop out one by one and the average would rest on one lead's edge.
-    margin = np.ones((2 * int(round(_RUN_EDGE_S * fs_hz)) + 1, 1), dtype=bool)
-    finite = ndimage.binary_erosion(finite, structure=margin, border_value=1)
+    finite = run_interior(finite, int(round(_RUN_EDGE_S * fs_hz)), trim_record_ends=False)
     scaled = np.zeros_like(energy)
     for lead in range(energy.shape[1]):
         values = energy[finite[:, lead], lead]
@@ -71,6 +71,12 @@ def _combined_energy(filtered_mv: np.ndarray, fs_hz: float) -> np.ndarray:
             scaled[:, lead] = energy[:, lead] / np.percentile(values, 99)
     counts = (finite & (scaled.max(axis=0) > 0)).sum(axis=1)
     return np.where(counts > 0, np.where(finite, scaled, 0.0).sum(axis=1) / np.maximum(counts, 1), 0.0)
+
+
+def rhythm_strips(filtered_mv: np.ndarray) -> np.ndarray:
+    """(n_leads,) bool: the leads recorded throughout (finite over 90 % of the record), such as a
+    page's rhythm strip; on a 3x4 page the other leads cover 2.5 s each."""
+    return np.isfinite(filtered_mv).mean(axis=0) >= _WHOLE_COVERAGE
 
 
 def beat_windows(filtered_mv: np.ndarray, centres: np.ndarray, before: int, after: int) -> np.ndarray:
@@ -102,7 +108,7 @@ def _alignment_energy(filtered_mv: np.ndarray, energy: np.ndarray, fs_hz: float)
     (in LBBB V1-V3 peak ~50 ms before the limb leads), so the combined energy would put the
     fiducial at a different point of the QRS in each column and misalign the leads' median beats.
     """
-    whole = np.isfinite(filtered_mv).mean(axis=0) >= _WHOLE_COVERAGE
+    whole = rhythm_strips(filtered_mv)
     if whole.all() or not whole.any():
         return energy
     return _combined_energy(filtered_mv[:, whole], fs_hz)

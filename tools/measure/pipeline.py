@@ -219,7 +219,7 @@ def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: fl
     if fs < SPIKE_MIN_FS_HZ:
         return rhythm, {"statements.paced_rhythm": f"pacing spikes (< 2 ms) are not resolved at {fs:g} Hz "
                                                    f"(needs >= {SPIKE_MIN_FS_HZ:g} Hz)"}, None
-    dominant = np.array([kind in "NA" for kind in beats.kinds], dtype=bool)
+    dominant = beats.dominant
     if not spikes.size or not dominant.any():
         return rhythm, {}, None
     onset = beats.r_samples + (qrs_on_s if qrs_on_s is not None else -_PACED_ONSET_FALLBACK_S) * fs

@@ -14,7 +14,8 @@ from scipy import ndimage, signal
 
 from tools.measure.config import MeasureConfig
 
-__all__ = ["SPIKE_MIN_FS_HZ", "PacedBeats", "filter_leads", "finite_runs", "paced_beats", "remove_pacing_spikes"]
+__all__ = ["SPIKE_MIN_FS_HZ", "PacedBeats", "filter_leads", "finite_runs", "paced_beats", "remove_pacing_spikes",
+           "run_interior"]
 
 # Pacemaker spikes last < 2 ms (1-3 samples at 500 Hz): a spike is what a 10-ms running median
 # removes. Its height is judged against the lead's own QRS slope, not in mV, because records are
@@ -46,6 +47,14 @@ def finite_runs(column: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
 
+def run_interior(finite: np.ndarray, margin: int, *, trim_record_ends: bool) -> np.ndarray:
+    """(n_samples, n_leads) bool: the finite samples at least ``margin`` samples from the ends of
+    their finite run (NaN gaps such as a 3x4 page's 2.5-s columns; the record's own first and last
+    samples count as ends only with ``trim_record_ends``)."""
+    structure = np.ones((2 * margin + 1, 1), dtype=bool)
+    return ndimage.binary_erosion(finite, structure=structure, border_value=0 if trim_record_ends else 1)
+
+
 def _qrs_slope_mv(smooth_mv: np.ndarray, finite: np.ndarray, fs_hz: float) -> np.ndarray:
     """(n_leads,) typical steepest QRS step per sample (mV): the lead's finite steps cut into chunks of
     at least 2 s (each holds a QRS down to 30 bpm; shorter ones would measure P or T slopes in
@@ -68,7 +77,7 @@ def _spike_score(signal_mv: np.ndarray, fs_hz: float, size: int) -> tuple[np.nda
     finite = np.isfinite(signal_mv)
     filled = np.where(finite, signal_mv, 0.0)
     smooth = ndimage.median_filter(filled, size=(size, 1), mode="nearest")
-    inner = ndimage.binary_erosion(finite, np.ones((2 * int(_SPIKE_EDGE_S * fs_hz) + 1, 1), bool), border_value=0)
+    inner = run_interior(finite, int(_SPIKE_EDGE_S * fs_hz), trim_record_ends=True)
     score = np.abs(filled - smooth) / _qrs_slope_mv(smooth, finite, fs_hz)
     return np.where(inner, score, 0.0), smooth
 
