@@ -293,6 +293,17 @@ def test_cli_json_and_bad_input(tmp_path, capsys):
     assert err.startswith("ecg-agent: error:") and len(err.strip().splitlines()) == 1
 
 
+def test_bench_without_the_digitized_path(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("tools.benchmarking.pin_one_core", lambda: None)  # keep the test process on both cores
+    args = ["bench", "measure", "--n-sim", "1", "--repeats", "1", "--ludb", str(tmp_path / "absent"),
+            "--out", str(tmp_path)]
+    assert main([*args, "--n-digitized", "0"]) == 0
+    figures = json.loads((tmp_path / "measure.json").read_text())["figures"]
+    assert "digitized" not in figures and figures["simulated"]["records"] == 1
+    assert main([*args, "--n-digitized", "-1"]) == 2
+    assert "--n-digitized -1" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("page", [False, True], ids=["12_leads", "3x4_page"])
 def test_third_degree_av_block_from_dissociated_p_waves(page):
     """On a page, only the rhythm strip is long enough to show the dissociated P waves."""

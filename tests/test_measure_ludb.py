@@ -1,4 +1,5 @@
-"""Measurement tool on LUDB (real 12-lead records, cardiologists' per-lead points), held-out half.
+"""Measurement tool on LUDB (real 12-lead records, cardiologists' per-lead points), held-out half,
+and the P-timing rules the LUDB figures rest on (exact answers on synthetic and simulated beats).
 
 Reference: per beat, the global fiducials over the 12 annotated leads with one outlying lead
 dropped (second earliest onset / second latest offset), median over the beats; see
@@ -9,13 +10,22 @@ on the even ones.
 import numpy as np
 import pytest
 
-from tools.cli.bench_measure import IEC_LIMITS_MS, INTERVALS
+from tests.test_measure import _bump_ms
+from tools.cli.bench_measure import IEC_LIMITS_MS, INTERVALS, SIM_LABELS
 from tools.ludb import ludb_reference, read_ludb_annotations
+from tools.measure import MeasureConfig, measure
+from tools.measure.delineation import Delineation, delineate, p_timing_doubt
+from tools.measure.median_beat import MedianBeats
+from tools.simulate import sample_config, simulate
 
 # IEC 60601-2-25 limits (mean, SD) are the target; the delineator does not meet every SD limit
 # yet (see docs/measurement.md), so these tests hold it to 1.5x the mean and 2x the SD limits
 # and fail on any regression beyond that.
 MEAN_FACTOR, SD_FACTOR = 1.5, 2.0
+# P duration and PR are withheld, with the reason, where the P wave cannot be timed (5 of 88
+# held-out records); every other interval is measured on all but a few records.
+MIN_MEASURED = {"p_duration_ms": 0.9, "pr_ms": 0.9, "qrs_ms": 0.95, "qt_ms": 0.95}
+CONFIG = MeasureConfig()
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +43,24 @@ def test_interval_errors_against_cardiologists(odd_records, name):
                        if np.isfinite(ref[name]) and getattr(m.global_, name) is not None])
     defined = sum(np.isfinite(ref[name]) for _, _, ref, _ in odd_records)
     mean_limit, sd_limit = IEC_LIMITS_MS[name]
-    assert errors.size >= 0.95 * defined, f"{name}: measured on {errors.size} of {defined} records"
+    assert errors.size >= MIN_MEASURED[name] * defined, f"{name}: measured on {errors.size} of {defined} records"
     assert abs(errors.mean()) <= MEAN_FACTOR * mean_limit, f"{name}: mean error {errors.mean():+.1f} ms"
     assert errors.std(ddof=1) <= SD_FACTOR * sd_limit, f"{name}: SD {errors.std(ddof=1):.1f} ms"
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_withheld_p_timing_keeps_the_rhythm_and_says_why(odd_records):
+    """A record whose P wave is not timed still has its rhythm named from the P waves found."""
+    withheld = [(lab, m) for _, lab, ref, m in odd_records if np.isfinite(ref["pr_ms"]) and m.global_.pr_ms is None]
+    assert withheld
+    for lab, m in withheld:
+        assert m.global_.p_duration_ms is None
+        assert "p_timing_consistency" in m.not_measurable["global.pr_ms"] \
+            or "min_p_lead_fraction" in m.not_measurable["global.pr_ms"] \
+            or "previous T wave" in m.not_measurable["global.pr_ms"]
+        if not lab["af"] and not lab["pacing"]:
+            assert m.rhythm.label is not None and m.rhythm.label.startswith("sinus")
 
 
 @pytest.mark.slow
@@ -55,3 +80,55 @@ def test_every_record_measured_without_crash(odd_records):
     measured = [m for _, lab, _, m in odd_records if not lab["pacing"]]
     assert sum(m.global_.qrs_ms is not None for m in measured) >= 0.97 * len(measured)
     assert sum(m.rhythm.label is not None for m in measured) >= 0.9 * len(measured)
+
+
+def test_p_offset_of_leads_facing_the_left_atrium_is_kept():
+    """Nine leads' P waves end at -110 ms, three (I, aVR, aVL) at -55 ms, as when the left atrium
+    ends the P wave (LUDB 106): 48 ms from the leads' median, those three were rejected as outliers
+    and the P duration read 46 ms short."""
+    t_ms = (np.arange(651) - 250) / 500.0 * 1000.0
+    late = [0, 3, 4]
+    qrs_t = _bump_ms(t_ms, -24, 16, 1.2) + _bump_ms(t_ms, 8, 40, -0.3) + _bump_ms(t_ms, 120, 360, 0.3)
+    beat = np.stack([_bump_ms(t_ms, -200, -55 if k in late else -110, 0.1) + qrs_t for k in range(12)], axis=1)
+    d = delineate(MedianBeats(beat, 250, 500.0, np.full(12, 10)), 1.0, CONFIG)
+    assert d.global_s["p_off"] == pytest.approx(np.nanmax(d.lead_s["p_off"][late]))
+    assert d.global_s["p_off"] - np.nanmax(np.delete(d.lead_s["p_off"], late)) >= 0.04
+    assert abs(d.global_s["p_on"] * 1000.0 + 200.0) <= 4.0
+
+
+def _delineation(n_usable, n_with_p, p_doubt=None):
+    p = np.full(12, np.nan)
+    p[:n_with_p] = -0.15
+    baseline = np.where(np.arange(12) < n_usable, 0.0, np.nan)
+    points = {"p_on": -0.15, "p_off": -0.05, "qrs_on": -0.03, "qrs_off": 0.05, "t_peak": 0.25, "t_off": 0.35}
+    return Delineation(points, {"p_on": p, "p_off": p + 0.1}, baseline, {}, p_doubt)
+
+
+@pytest.mark.parametrize("n_usable, n_with_p, consistency, p_doubt, expected", [
+    (12, 3, 0.95, None, None), (12, 2, 0.95, None, "P wave seen in 2 of 12 usable leads"),
+    (1, 1, 0.95, None, None), (5, 1, 0.95, None, "P wave seen in 1 of 5 usable leads"),
+    (12, 12, 0.8, None, None), (12, 12, 0.79, None, "p_consistency 0.79 < p_timing_consistency 0.8"),
+    (12, 12, None, None, None), (12, 12, 0.95, "on the T wave", "on the T wave")])
+def test_when_p_timing_is_withheld(n_usable, n_with_p, consistency, p_doubt, expected):
+    reason = p_timing_doubt(_delineation(n_usable, n_with_p, p_doubt), consistency, CONFIG)
+    assert reason is None if expected is None else expected in reason
+
+
+def test_p_wave_starting_on_the_previous_t_wave_is_not_timed():
+    """Sinus tachycardia (simulated, seed 23 of the bench): the P wave begins on the T wave, so
+    the knee at the search window's start read PR 12 ms short; the rhythm is still named."""
+    sim = simulate(sample_config(23, fs_hz=500.0, labels=SIM_LABELS[23 % len(SIM_LABELS)]))
+    result = measure(sim.recording, CONFIG)
+    assert sim.truth.pr_ms is not None and result.global_.pr_ms is None and result.global_.p_duration_ms is None
+    assert "previous T wave" in result.not_measurable["global.pr_ms"]
+    assert result.rhythm.label == "sinus_tachycardia"
+
+
+def test_varying_pr_withholds_one_pr_but_keeps_each_beat():
+    """Wenckebach (simulated, seed 8 of the bench): the PR lengthens beat by beat, the median P
+    wave is smeared (P +24, PR +16 ms), so no global PR; every conducted beat keeps its own."""
+    sim = simulate(sample_config(8, fs_hz=500.0, labels=("av_block_2_wenckebach",)))
+    result = measure(sim.recording, CONFIG)
+    assert result.global_.pr_ms is None and "p_timing_consistency" in result.not_measurable["global.pr_ms"]
+    per_beat = [b.pr_ms for b in result.fiducials.beats if b.pr_ms is not None]
+    assert len(per_beat) >= 0.6 * len(result.fiducials.beats) and np.ptp(per_beat) >= 40.0

@@ -41,7 +41,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-sim", type=int, default=60, metavar="N",
                         help="simulated records across rhythms and morphologies (default 60)")
     parser.add_argument("--n-digitized", type=int, default=24, metavar="N",
-                        help="simulated records rendered as 200-DPI 3x4+1 pages and digitized (default 24)")
+                        help="simulated records rendered as 200-DPI 3x4+1 pages and digitized (default 24; 0 "
+                             "skips the digitized path, whose figures are then absent from the results file)")
     parser.add_argument("--repeats", type=int, default=10, metavar="N", help="timed calls per speed figure (default 10)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR", help="results folder (default bench/results)")
     parser.set_defaults(run=run)
@@ -137,6 +138,7 @@ def bench_ludb(root: Path) -> dict[str, Any]:
     calls: dict[str, list[bool]] = {k: [] for k in ("af_true", "af_pred", "avb1_true", "avb1_pred", "rbbb_true",
                                                     "rbbb_pred", "lbbb_true", "lbbb_pred")}
     axis_pairs, per_record = [], {half: {k: [] for k in INTERVALS} for half in ("even", "odd")}
+    abstained: dict[str, list[tuple[int, str]]] = {"even": [], "odd": []}
     for rec_id in sorted(labels):
         stem = root / "data" / str(rec_id)
         if not stem.with_suffix(".hea").exists():
@@ -152,6 +154,8 @@ def bench_ludb(root: Path) -> dict[str, Any]:
         for k in INTERVALS:
             if np.isfinite(refs["global_rank2"][k]):
                 per_record[half][k].append((rec_id, _rounded(got["ours"][k] - refs["global_rank2"][k])))
+        if np.isfinite(refs["global_rank2"]["pr_ms"]) and not np.isfinite(got["ours"]["pr_ms"]):
+            abstained[half].append((rec_id, result.not_measurable.get("global.pr_ms", "")))
         for who, values in got.items():
             for ref_name, ref in refs.items():
                 for k in INTERVALS:
@@ -179,6 +183,11 @@ def bench_ludb(root: Path) -> dict[str, Any]:
         "axis_class_agreement": {"n": len(agree), "fraction": float(np.mean(agree)) if agree else None},
         "worst_records_global_rank2": {half: {k: _worst(rows) for k, rows in by_name.items()}
                                        for half, by_name in per_record.items()},
+        "measured_of_defined_global_rank2": {
+            f"{who}/{half}": {k: f"{v['n']} measured, {v['missing']} abstained or failed" for k, v in
+                              intervals[f"{who}/{half}/global_rank2"].items()}
+            for who in ("ours", "neurokit2") for half in ("even", "odd")},
+        "abstained_pr_ours": abstained,
     }
 
 
@@ -290,21 +299,23 @@ def run(args: argparse.Namespace) -> int:
     from tools.benchmarking import pin_one_core, write_results
     from tools.errors import InputError
 
-    if min(args.n_sim, args.repeats, args.n_digitized) < 1:
-        raise InputError(f"--n-sim {args.n_sim}, --n-digitized {args.n_digitized} and --repeats {args.repeats} "
-                         "must be at least 1")
+    if min(args.n_sim, args.repeats) < 1 or args.n_digitized < 0:
+        raise InputError(f"--n-sim {args.n_sim} and --repeats {args.repeats} must be at least 1, "
+                         f"--n-digitized {args.n_digitized} at least 0")
     pin_one_core()
-    figures: dict[str, Any] = {"speed": bench_speed(args.repeats), "simulated": bench_simulated(args.n_sim),
-                               "digitized": bench_digitized(args.n_digitized)}
+    figures: dict[str, Any] = {"speed": bench_speed(args.repeats), "simulated": bench_simulated(args.n_sim)}
+    if args.n_digitized:
+        figures["digitized"] = bench_digitized(args.n_digitized)
     if (args.ludb / "ludb.csv").exists():
         figures["ludb"] = bench_ludb(args.ludb)
     console = Console()
-    table = Table(title="Interval error (ms): mean ± SD [n]")
+    table = Table(title="Interval error (ms): mean ± SD [measured/defined]")
     table.add_column("set", no_wrap=True)
     for k in INTERVALS:
         table.add_column(k)
     rows = [(f"sim/{who}", figures["simulated"]["intervals"][who]) for who in ("ours", "neurokit2")]
-    rows += [(f"digitized/{key}", value) for key, value in figures["digitized"]["intervals"].items()]
+    if "digitized" in figures:
+        rows += [(f"digitized/{key}", value) for key, value in figures["digitized"]["intervals"].items()]
     if "ludb" in figures:
         rows += [(f"ludb/{key}", value) for key, value in figures["ludb"]["intervals"].items()]
     for name, stats in rows:
@@ -312,9 +323,9 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     console.print({k: v for k, v in figures.items() if k not in ("simulated", "digitized", "ludb")})
     console.print({k: v for k, v in figures["simulated"].items() if k != "intervals"})
-    console.print({k: v for k, v in figures["digitized"].items() if k != "intervals"})
-    if "ludb" in figures:
-        console.print({k: v for k, v in figures["ludb"].items() if k != "intervals"})
+    for part in ("digitized", "ludb"):
+        if part in figures:
+            console.print({k: v for k, v in figures[part].items() if k != "intervals"})
     path = write_results("measure", figures, args.out)
     console.print(f"wrote {path}")
     return 0
@@ -324,7 +335,8 @@ def _cell(stats: dict[str, Any]) -> str:
     if stats["mean_ms"] is None:
         return "n/a"
     mark = {True: " ✓", False: " ✗"}.get(stats.get("within_iec"), "")
-    return f"{stats['mean_ms']:+.1f} ± {stats['sd_ms'] or 0:.1f} [{stats['n']}]{mark}"
+    # [measured/defined]: a record not measured (abstained, or NeuroKit2 failed) is not in the mean and SD.
+    return f"{stats['mean_ms']:+.1f} ± {stats['sd_ms'] or 0:.1f} [{stats['n']}/{stats['n'] + stats['missing']}]{mark}"
 
 
 def _rhythm_codes() -> frozenset[str]:

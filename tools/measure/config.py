@@ -53,8 +53,9 @@ class MeasureConfig(FrozenConfig):
     qrs_offset_consensus_s: float = Field(0.08, gt=0, le=0.2,
                                           description="lead QRS offsets farther than this from their median are rejected "
                                                       "(s; wider than for other points: in RBBB only V1 shows the late R')")
-    lead_rank_onset: int = Field(1, ge=1, le=6,
-                                 description="global onset = this earliest per-lead onset (1 = earliest; 2 rejects one outlier)")
+    lead_rank_onset: int = Field(2, ge=1, le=6,
+                                 description="global P onset = this earliest per-lead onset (1 = earliest; 2 drops one "
+                                             "outlying lead, e.g. a tiny P whose knee drifts into the baseline)")
     lead_rank_offset: int = Field(2, ge=1, le=6,
                                   description="global offset = this latest per-lead offset (1 = latest)")
     lead_consensus_s: float = Field(0.04, gt=0, le=0.2,
@@ -88,6 +89,12 @@ class MeasureConfig(FrozenConfig):
                                                           "overrides apparent P waves (2:1 flutter waves mimic them)")
     p_wave_consistency: float = Field(0.5, ge=-1, le=1,
                                       description="below this mean per-beat P correlation there is no organised P wave")
+    p_timing_consistency: float = Field(0.8, ge=-1, le=1,
+                                        description="below this mean per-beat P correlation the P waves do not repeat "
+                                                    "at one PR (noise, variable PR): P duration and PR not measurable")
+    min_p_lead_fraction: float = Field(0.25, ge=0, le=1,
+                                       description="P duration and PR need a P wave in at least this fraction of the "
+                                                   "usable leads (at least one lead)")
 
     @model_validator(mode="after")
     def _check(self) -> MeasureConfig:

@@ -9,6 +9,7 @@ as a fraction of a lead. In atrial flutter the QRS onset/offset come from the la
 leads that agree within 4 ms. Every boundary is the knee where a wave meets the baseline, found by the trapezium-area
 method (Vázquez-Seisdedos et al. 2011), which is far less sensitive to noise than a tangent or
 a slope threshold; a QRS onset is sought again before a q wave that stopped the first search.
+``p_timing_doubt`` says when a P wave, though found, cannot be timed (P duration and PR withheld).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from tools.measure.config import MeasureConfig
 from tools.measure.median_beat import FULL_MEDIAN_BEATS, MedianBeats
 from tools.measure.nanstats import nanmean
 
-__all__ = ["Delineation", "delineate"]
+__all__ = ["Delineation", "delineate", "p_timing_doubt"]
 
 _QRS_CORE_S = (-0.06, 0.06)     # the steepest point of the QRS lies here around the fiducial
 _CORE_FRACTION = 0.15           # the QRS core: summed slope above this fraction of its peak
@@ -36,6 +37,9 @@ _T_PEAK_NEAR_S = 0.08           # a lead's T peak lies within this of the multi-
 _T_PEAK_MAX_S = 0.45            # after QRS onset; a T peak later than this would mean QT > 600 ms
 _P_KNEE_SPAN_S = 0.10
 _P_GAP_BEFORE_QRS_S = 0.02
+# Lead P offsets spread more than onsets: the left atrium, last to depolarise, ends the P wave in
+# I, aVL and aVR up to 40 ms after the inferior leads (LUDB 106), which the plain consensus rejected.
+_P_OFFSET_TOLERANCE_FACTOR = 1.5
 _FLAT_SLOPE_FRACTION = 0.05     # slope below this fraction of the QRS upstroke: the PR segment
 _FLAT_MARGIN_S = 0.02
 _REVERSAL_FRACTION = 0.1        # a slope reversal beyond noise: the next wave has begun
@@ -65,12 +69,16 @@ class Delineation:
         Isoelectric level of each lead's median beat (PR segment), mV.
     reasons : dict
         Why a global point is None, keyed like ``global_s``.
+    p_doubt : str or None
+        Why the global P onset and offset, though found, do not time the P wave (see
+        :func:`p_timing_doubt`); None when nothing speaks against them.
     """
 
     global_s: dict[str, float | None]
     lead_s: dict[str, np.ndarray]
     baseline_mv: np.ndarray
     reasons: dict[str, str] = field(default_factory=dict)
+    p_doubt: str | None = None
 
 
 def _crossing(values: np.ndarray, start: int, stop: int, level: float) -> float | None:
@@ -343,6 +351,12 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig,
     if glob["t_off"] is not None:
         p_lo = max(p_lo, int(round(glob["t_off"] - rr * fs + _P_GAP_BEFORE_QRS_S * fs)))
     glob["p_on"], glob["p_off"] = _p_waves(beat, baseline, p_lo, p_hi, lead, tol, weights, fs, config)
+    p_doubt = None
+    if glob["p_on"] is not None and glob["p_on"] <= p_lo:
+        # The search starts at the previous T end: an onset there is the window's edge, and the P
+        # wave began on the T wave (fast rates, long PR), where its onset cannot be seen.
+        p_doubt = (f"the P wave starts on the previous T wave (onset at the search window's start, "
+                   f"{(on - p_lo) / fs * 1000:.0f} ms before QRS onset): its onset is not visible")
     # At fast rates the next beat's P wave falls inside the T search window: search again before it.
     if glob["p_on"] is not None and glob["p_on"] + rr * fs < t_hi:
         glob["t_off"] = _t_waves(beat, baseline, t_lo, int(glob["p_on"] + rr * fs), t_peak_limit, lead, tol, weights,
@@ -354,7 +368,7 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig,
                       ("p_off", "no lead shows a P wave above min_wave_mv")):
         if glob[name] is None:
             reasons[name] = why
-    return Delineation(_to_s(glob, fid, fs), _to_s_arrays(lead, fid, fs), baseline, reasons)
+    return Delineation(_to_s(glob, fid, fs), _to_s_arrays(lead, fid, fs), baseline, reasons, p_doubt)
 
 
 def _p_waves(beat: np.ndarray, baseline: np.ndarray, lo: int, hi: int, lead: dict[str, np.ndarray],
@@ -367,7 +381,49 @@ def _p_waves(beat: np.ndarray, baseline: np.ndarray, lo: int, hi: int, lead: dic
             beat[:, k], baseline[k], lo, hi, int(_P_KNEE_SPAN_S * fs), config.min_wave_mv, True, int(_SMOOTH_S * fs))
     _drop_weak(lead, ("p_on", "p_off"), amplitude)
     return (_ranked(lead["p_on"], config.lead_rank_onset, False, tol, weights),
-            _ranked(lead["p_off"], config.lead_rank_offset, True, tol, weights))
+            _ranked(lead["p_off"], config.lead_rank_offset, True, _P_OFFSET_TOLERANCE_FACTOR * tol, weights))
+
+
+def p_timing_doubt(delineation: Delineation, p_consistency: float | None, config: MeasureConfig) -> str | None:
+    """Why the delineated global P onset and offset must not be reported; None when they may.
+
+    Every median beat has a largest deflection before its QRS; it times a P wave only when the
+    signal supports one. It does not when the P wave is seen in fewer than
+    ``config.min_p_lead_fraction`` of the usable leads (at least one): the global points then rest
+    on one or two leads whose "P" may be noise. Nor when the P waves do not repeat from beat to
+    beat at one PR (``p_consistency``, the mean per-beat correlation with the median P from
+    :func:`tools.measure.atrial.locate_p_waves`, below ``config.p_timing_consistency``): noise as
+    large as the P wave, or a PR that varies (Wenckebach), smears the median P wave, and no single
+    P duration or PR describes the record. Nor when :func:`delineate` found the P wave starting on
+    the previous T wave (``delineation.p_doubt``).
+
+    Parameters
+    ----------
+    delineation : Delineation
+        Output of :func:`delineate`.
+    p_consistency : float or None
+        Mean per-beat P correlation (-1..1); None when none was computed.
+    config : MeasureConfig
+
+    Returns
+    -------
+    str or None
+        The reason, naming the value and the threshold it failed.
+    """
+    if delineation.global_s["p_on"] is None or delineation.global_s["p_off"] is None:
+        return None
+    if delineation.p_doubt:
+        return delineation.p_doubt
+    with_p = int((np.isfinite(delineation.lead_s["p_on"]) | np.isfinite(delineation.lead_s["p_off"])).sum())
+    usable = int(np.isfinite(delineation.baseline_mv).sum())
+    needed = max(1, int(np.ceil(config.min_p_lead_fraction * usable)))
+    if with_p < needed:
+        return (f"P wave seen in {with_p} of {usable} usable leads (min_p_lead_fraction "
+                f"{config.min_p_lead_fraction:g} needs {needed}): too few to time it")
+    if p_consistency is not None and p_consistency < config.p_timing_consistency:
+        return (f"P waves differ from beat to beat (p_consistency {p_consistency:.2f} < p_timing_consistency "
+                f"{config.p_timing_consistency:g}): noise or a varying PR, no single P duration or PR")
+    return None
 
 
 def _t_waves(beat: np.ndarray, baseline: np.ndarray, lo: int, hi: int, peak_limit: int,

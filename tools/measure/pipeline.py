@@ -12,7 +12,7 @@ from tools.errors import InputError, MeasurementError
 from tools.measure.atrial import AtrialActivity, atrial_waves, locate_p_waves
 from tools.measure.beats import Beats, detect_beats
 from tools.measure.config import MeasureConfig
-from tools.measure.delineation import FIDUCIALS, Delineation, delineate
+from tools.measure.delineation import FIDUCIALS, Delineation, delineate, p_timing_doubt
 from tools.measure.intervals import frontal_axis_deg, net_areas, qtc_ms
 from tools.measure.lead_matrix import lead_matrix
 from tools.measure.lead_scaling import lead_scaling
@@ -163,7 +163,9 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     rr_s = None if rates.rr_ms is None else float(np.median(np.diff(beats.r_samples))) / fs
     d = delineate(masked, rr_s, config) if enough and usable.any() else _empty_delineation(len(leads), n_beats)
     atrial = locate_p_waves(filtered, beats, masked, d)
-    p_ms = _interval_ms(d.global_s, "p_on", "qrs_on")
+    # The rhythm still reads the P waves found; only their timing (P duration, PR) is withheld.
+    p_doubt = p_timing_doubt(d, atrial.consistency, config)
+    p_ms = None if p_doubt else _interval_ms(d.global_s, "p_on", "qrs_on")
     waves = atrial_waves(filtered, beats, masked, leads, d)
     rhythm, rhythm_reason = classify_rhythm(beats, atrial, waves, rates, p_ms, fs, config)
     no_p = rhythm.label in ("atrial_fibrillation", "atrial_flutter")
@@ -171,6 +173,9 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         if rhythm.label == "atrial_flutter" and enough and usable.any():  # F waves survive the median beat
             d = delineate(masked, rr_s, config, flutter_waves=True)
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv, d.reasons)
+    elif p_doubt:
+        d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv,
+                        {**d.reasons, "p_on": p_doubt, "p_off": p_doubt})
     atrial_rate = rates.heart_rate_bpm if rhythm.label and rhythm.label.startswith("sinus") and not rhythm.av_block \
         else rhythm.evidence.values["flutter_wave_rate_bpm"] if rhythm.label == "atrial_flutter" \
         else waves.dissociated.rate_bpm if rhythm.label == "av_block_3" else None
