@@ -12,6 +12,7 @@ from tools.measure import MeasureConfig, Measurement, measure
 from tools.measure.beats import Beats
 from tools.measure.delineation import _ranked, delineate
 from tools.measure.intervals import frontal_axis_deg, qtc_ms
+from tools.measure.lead_matrix import _terminal_wave
 from tools.measure.median_beat import MedianBeats, median_beats
 from tools.record_io import write_record
 from tools.recording import LEADS, Recording
@@ -81,6 +82,17 @@ def test_statements_found_with_evidence(labels, code):
     statement = found[code]
     assert statement.criteria and statement.evidence.values
     assert all(s.code in LABELS for s in result.statements)
+
+
+@pytest.mark.parametrize("waves_mv,expected_mv", [
+    ((0.3, -0.6, 0.9), 0.9),    # rsR' (RBBB in V1): the R'
+    ((0.2, -1.0), -1.0),        # rS (LBBB in V1): the S, whatever ST follows
+    ((1.0, -0.1), 1.0),         # a small terminal s (< 30 % of the R) is no wave
+])
+def test_terminal_qrs_wave(waves_mv, expected_mv):
+    """The last QRS wave of at least 30 % of the largest, from a QRS of half-sine waves (mV)."""
+    qrs = np.concatenate([a * np.sin(np.linspace(0, np.pi, 12)) for a in waves_mv])
+    assert _terminal_wave(qrs) == pytest.approx(expected_mv, abs=0.02)
 
 
 def test_fiducials_placed_on_every_beat_within_tolerance():

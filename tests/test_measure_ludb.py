@@ -75,6 +75,19 @@ def test_atrial_fibrillation_detection(odd_records):
 
 @pytest.mark.slow
 @pytest.mark.shared_data
+def test_bundle_branch_blocks_are_not_confused(ludb_measured):
+    """Complete RBBB found, and LBBB (rS/QS in V1 with a discordant rising ST) never called RBBB;
+    RBBB rarely called without it (all 150 records: only 2 of each block in this copy)."""
+    called = {rec_id: {s.code for s in m.statements} for rec_id, _, _, m in ludb_measured}
+    labels = {rec_id: lab for rec_id, lab, _, _ in ludb_measured}
+    assert all("rbbb" in called[r] for r, lab in labels.items() if lab["rbbb"])
+    assert all("rbbb" not in called[r] for r, lab in labels.items() if lab["lbbb"])
+    negatives = [r for r, lab in labels.items() if not lab["rbbb"]]
+    assert sum("rbbb" in called[r] for r in negatives) <= 0.03 * len(negatives)
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
 def test_every_record_measured_without_crash(odd_records):
     assert len(odd_records) >= 90
     measured = [m for _, lab, _, m in odd_records if not lab["pacing"]]

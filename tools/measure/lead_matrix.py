@@ -1,4 +1,4 @@
-"""The per-lead measurement matrix: P, Q, R, S, T amplitudes, ST at J+60 ms, QRS duration."""
+"""The per-lead measurement matrix: P, Q, R, S, T amplitudes, ST at J+60 ms, QRS duration, terminal QRS wave."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ __all__ = ["lead_matrix"]
 
 _J_PLUS_S = 0.06
 _MIN_R_MV = 0.05  # an R smaller than this is no R: the complex is QS
+_MAJOR_FRACTION = 0.3  # a QRS deflection at least this fraction of the lead's largest is a wave (R', S), not a notch
 
 
 def _span(beat: np.ndarray, fid: int, fs: float, start_s: float | None, end_s: float | None) -> np.ndarray | None:
@@ -33,6 +34,15 @@ def _qrs_amplitudes(seg: np.ndarray) -> tuple[float, float, float]:
     return q, r, s
 
 
+def _terminal_wave(seg: np.ndarray) -> float | None:
+    """Signed amplitude (mV) of the last turning point of a baseline-corrected QRS whose size is at
+    least ``_MAJOR_FRACTION`` of its largest deflection; None when the QRS has no turning point."""
+    size = float(np.abs(seg).max())
+    d = np.diff(seg)
+    turns = np.flatnonzero((d[:-1] * d[1:] <= 0) & (np.abs(seg[1:-1]) >= _MAJOR_FRACTION * size)) + 1
+    return float(seg[turns[-1]]) if turns.size and size > 0 else None
+
+
 def _signed_peak(seg: np.ndarray | None) -> float | None:
     return None if seg is None else float(seg[int(np.argmax(np.abs(seg)))])
 
@@ -50,7 +60,7 @@ def lead_matrix(median: MedianBeats, leads: tuple[str, ...], delineation: Deline
         base = delineation.baseline_mv[k]
         if not usable[k] or not np.isfinite(base):
             rows.append(LeadMeasurement(lead=name, usable=False, p_mv=None, q_mv=None, r_mv=None, s_mv=None,
-                                        t_mv=None, st_j60_mv=None, qrs_ms=None))
+                                        t_mv=None, st_j60_mv=None, qrs_ms=None, terminal_wave_mv=None))
             continue
         beat = median.signal_mv[:, k] - base
         qrs = _span(beat, fid, fs, g["qrs_on"], g["qrs_off"])
@@ -63,5 +73,6 @@ def lead_matrix(median: MedianBeats, leads: tuple[str, ...], delineation: Deline
             lead=name, usable=True, p_mv=_signed_peak(_span(beat, fid, fs, g["p_on"], g["p_off"])),
             q_mv=q, r_mv=r, s_mv=s, t_mv=_signed_peak(_span(beat, fid, fs, t_start, g["t_off"])),
             st_j60_mv=None if j60 is None else float(j60[0]),
-            qrs_ms=float((off - on) * 1000) if np.isfinite(on) and np.isfinite(off) else None))
+            qrs_ms=float((off - on) * 1000) if np.isfinite(on) and np.isfinite(off) else None,
+            terminal_wave_mv=_terminal_wave(qrs) if qrs is not None else None))
     return rows

@@ -105,6 +105,9 @@ class LeadMeasurement(BaseModel):
     t_mv: float | None = Field(description="T amplitude (signed)")
     st_j60_mv: float | None = Field(description="ST level 60 ms after the global QRS offset (J point)")
     qrs_ms: float | None = Field(description="QRS duration in this lead")
+    terminal_wave_mv: float | None = Field(None, description="signed amplitude of the last major QRS deflection "
+                                                             "(>= 30 % of the lead's largest): the R' of an rsR', "
+                                                             "the S of an rS or QS")
 
 
 class LeadQuality(BaseModel):

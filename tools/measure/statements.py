@@ -50,15 +50,20 @@ def _conduction(g: GlobalMeasurements, rows: dict[str, LeadMeasurement], termina
     if qrs is None:
         return []
     out = []
-    v1, v6, i = terminal_mv.get("V1"), terminal_mv.get("V6"), terminal_mv.get("I")
+    # V1 is judged by its last QRS wave (the R' of an rsR', the S of an rS/QS): its terminal 40 ms
+    # also holds the discordant ST shift of a bundle-branch block (an LBBB's rising ST read as RBBB).
+    # I and V6 by their terminal 40 ms: RBBB's wide slurred S, LBBB's broad R.
+    v1, v6, i = _val(rows, "V1", "terminal_wave_mv"), terminal_mv.get("V6"), terminal_mv.get("I")
     lateral = [x for x in (v6, i) if x is not None]
     if qrs >= config.complete_bbb_qrs_ms and v1 is not None and lateral:
-        values = {"qrs_ms": qrs, "terminal_v1_mv": v1, "terminal_lateral_mv": min(lateral)}
+        values = {"qrs_ms": qrs, "terminal_wave_v1_mv": v1, "terminal_lateral_mv": min(lateral)}
         if v1 > 0 and min(lateral) < 0:
-            out.append(_st("rbbb", f"qrs_ms >= {config.complete_bbb_qrs_ms:g}, terminal QRS positive in V1 and negative in I/V6",
+            out.append(_st("rbbb", f"qrs_ms >= {config.complete_bbb_qrs_ms:g}, last QRS wave positive in V1 (R'), "
+                                   "terminal 40 ms negative in I/V6",
                            leads=["V1", "V6", "I"], values=values, threshold=f"qrs_ms >= {config.complete_bbb_qrs_ms:g}"))
         elif v1 < 0 and min(lateral) > 0 and (_val(rows, "V6", "q_mv") or 0.0) > -0.05:
-            out.append(_st("lbbb", f"qrs_ms >= {config.complete_bbb_qrs_ms:g}, QRS negative at the end in V1, positive without Q in I/V6",
+            out.append(_st("lbbb", f"qrs_ms >= {config.complete_bbb_qrs_ms:g}, last QRS wave negative in V1 (rS/QS), "
+                                   "terminal 40 ms positive without Q in I/V6",
                            leads=["V1", "V6", "I"], values=values, threshold=f"qrs_ms >= {config.complete_bbb_qrs_ms:g}"))
     if not out and qrs >= _IVCD_QRS_MS:
         out.append(_st("ivcd", f"qrs_ms >= {_IVCD_QRS_MS:g} without a bundle-branch pattern",
@@ -164,7 +169,8 @@ def make_statements(g: GlobalMeasurements, rhythm: Rhythm, rows: list[LeadMeasur
                     amplitudes_physical: bool = True) -> list[Statement]:
     """All statements the measurements support, rhythm first.
 
-    ``terminal_mv`` is the mean voltage of the last 40 ms of each lead's QRS (bundle-branch rules).
+    ``terminal_mv`` is the mean voltage of the last 40 ms of each lead's QRS (bundle-branch rules, with
+    V1's last QRS wave from the lead matrix).
     A rule whose inputs are missing is silently not applied (its inputs are in not_measurable);
     with ``amplitudes_physical=False`` the mV-threshold rules (AMPLITUDE_CODES) are not applied.
     """
