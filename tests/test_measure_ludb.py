@@ -58,7 +58,8 @@ def test_withheld_p_timing_keeps_the_rhythm_and_says_why(odd_records):
         assert m.global_.p_duration_ms is None
         assert "p_timing_consistency" in m.not_measurable["global.pr_ms"] \
             or "min_p_lead_fraction" in m.not_measurable["global.pr_ms"] \
-            or "previous T wave" in m.not_measurable["global.pr_ms"]
+            or "previous T wave" in m.not_measurable["global.pr_ms"] \
+            or "under the 40 ms" in m.not_measurable["global.pr_ms"]
         if not lab["af"] and not lab["pacing"]:
             assert m.rhythm.label is not None and m.rhythm.label.startswith("sinus")
 
@@ -109,11 +110,11 @@ def test_p_offset_of_leads_facing_the_left_atrium_is_kept():
     assert abs(d.global_s["p_on"] * 1000.0 + 200.0) <= 4.0
 
 
-def _delineation(n_usable, n_with_p, p_doubt=None):
+def _delineation(n_usable, n_with_p, p_doubt=None, p_off_s=-0.05):
     p = np.full(12, np.nan)
     p[:n_with_p] = -0.15
     baseline = np.where(np.arange(12) < n_usable, 0.0, np.nan)
-    points = {"p_on": -0.15, "p_off": -0.05, "qrs_on": -0.03, "qrs_off": 0.05, "t_peak": 0.25, "t_off": 0.35}
+    points = {"p_on": -0.15, "p_off": p_off_s, "qrs_on": -0.03, "qrs_off": 0.05, "t_peak": 0.25, "t_off": 0.35}
     return Delineation(points, {"p_on": p, "p_off": p + 0.1}, baseline, {}, p_doubt)
 
 
@@ -125,6 +126,12 @@ def _delineation(n_usable, n_with_p, p_doubt=None):
 def test_when_p_timing_is_withheld(n_usable, n_with_p, consistency, p_doubt, expected):
     reason = p_timing_doubt(_delineation(n_usable, n_with_p, p_doubt), consistency, CONFIG)
     assert reason is None if expected is None else expected in reason
+
+
+@pytest.mark.parametrize("p_off_s, withheld", [(-0.105, False), (-0.12, True)])
+def test_a_p_wave_shorter_than_40_ms_is_not_timed(p_off_s, withheld):
+    reason = p_timing_doubt(_delineation(12, 12, p_off_s=p_off_s), 0.95, CONFIG)
+    assert (reason is not None and "under the 40 ms" in reason) if withheld else reason is None
 
 
 def test_p_wave_starting_on_the_previous_t_wave_is_not_timed():

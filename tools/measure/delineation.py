@@ -40,6 +40,9 @@ _P_GAP_BEFORE_QRS_S = 0.02
 # Lead P offsets spread more than onsets: the left atrium, last to depolarise, ends the P wave in
 # I, aVL and aVR up to 40 ms after the inferior leads (LUDB 106), which the plain consensus rejected.
 _P_OFFSET_TOLERANCE_FACTOR = 1.5
+# Atrial depolarisation takes 60-120 ms in adults (> 50 ms in children): a "P wave" under half of
+# that is a notch or an artefact before the QRS (LUDB 43: a 10-ms spike before every QRS read as a 34-ms P).
+_MIN_P_DURATION_S = 0.04
 _FLAT_SLOPE_FRACTION = 0.05     # slope below this fraction of the QRS upstroke: the PR segment
 _FLAT_MARGIN_S = 0.02
 _REVERSAL_FRACTION = 0.1        # a slope reversal beyond noise: the next wave has begun
@@ -395,7 +398,8 @@ def p_timing_doubt(delineation: Delineation, p_consistency: float | None, config
     :func:`tools.measure.atrial.locate_p_waves`, below ``config.p_timing_consistency``): noise as
     large as the P wave, or a PR that varies (Wenckebach), smears the median P wave, and no single
     P duration or PR describes the record. Nor when :func:`delineate` found the P wave starting on
-    the previous T wave (``delineation.p_doubt``).
+    the previous T wave (``delineation.p_doubt``), nor when it lasts under 40 ms (no atrium
+    depolarises that fast: a notch or an artefact).
 
     Parameters
     ----------
@@ -414,6 +418,10 @@ def p_timing_doubt(delineation: Delineation, p_consistency: float | None, config
         return None
     if delineation.p_doubt:
         return delineation.p_doubt
+    duration_s = delineation.global_s["p_off"] - delineation.global_s["p_on"]
+    if duration_s < _MIN_P_DURATION_S:
+        return (f"the P wave found lasts {duration_s * 1000:.0f} ms, under the {_MIN_P_DURATION_S * 1000:.0f} ms "
+                "any atrial depolarisation takes: a notch or an artefact, not a P wave")
     with_p = int((np.isfinite(delineation.lead_s["p_on"]) | np.isfinite(delineation.lead_s["p_off"])).sum())
     usable = int(np.isfinite(delineation.baseline_mv).sum())
     needed = max(1, int(np.ceil(config.min_p_lead_fraction * usable)))
