@@ -30,7 +30,7 @@ def _trace(heights_px: np.ndarray) -> RowTrace:
     x = np.arange(heights_px.size, dtype=float)
     top, bottom = np.zeros_like(x), heights_px.astype(float) - 1.0
     return RowTrace(x_px=x, y_px=0.5 * bottom, top_px=top, bottom_px=bottom, jump=np.zeros(x.size, bool),
-                    path_x_px=x, path_y_px=0.5 * bottom)
+                    path_x_px=x, path_y_px=0.5 * bottom, spike_x_px=np.empty(0))
 
 
 def test_needles_are_tall_narrow_and_stand_on_flat_columns_exactly() -> None:

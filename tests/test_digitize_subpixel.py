@@ -99,7 +99,8 @@ def test_noisy_pages_are_smoothed_over_three_samples_clean_pages_not() -> None:
     # 500 px/s at 500 Hz: one path point per sample, alternating 0 and 1 mV (0 and -100 px).
     x = np.arange(40, dtype=float)
     y = np.where(np.arange(40) % 2 == 0, 0.0, -100.0)
-    trace = RowTrace(x_px=x, y_px=y, top_px=y, bottom_px=y, jump=np.zeros(40, bool), path_x_px=x, path_y_px=y)
+    trace = RowTrace(x_px=x, y_px=y, top_px=y, bottom_px=y, jump=np.zeros(40, bool), path_x_px=x, path_y_px=y,
+                     spike_x_px=np.empty(0))
     clean = row_signal_mv(trace, 0.0, 0.0, _calibration(), 40, 500.0, 0.0)
     noisy = row_signal_mv(trace, 0.0, 0.0, _calibration(), 40, 500.0, NOISE_FULL)
     alternating = np.where(np.arange(40) % 2 == 0, 0.0, 1.0)

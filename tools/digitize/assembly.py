@@ -34,7 +34,8 @@ def row_signal_mv(trace: RowTrace, start_x_px: float, zero_y_px: float, calibrat
     start_x_px : column of t = 0, px.
     zero_y_px : row of 0 mV, px (the pulse foot, else the row's median level).
     paper_noise : the page's pixel noise (``ink.paper_noise``, darkness units); above 0 the
-        signal is partly replaced by its running mean (see ``NOISE_FULL``).
+        signal is partly replaced by its running mean (see ``NOISE_FULL``), except at the
+        samples around the trace's one-sample spikes (``trace.spike_x_px``).
     """
     keep = trace.path_x_px >= start_x_px - 0.5
     x, y = trace.path_x_px[keep], trace.path_y_px[keep]
@@ -51,12 +52,17 @@ def row_signal_mv(trace: RowTrace, start_x_px: float, zero_y_px: float, calibrat
     gap = (t_trace[idx] - t_trace[idx - 1]) > MAX_GAP_S
     signal[np.flatnonzero(inside)[gap]] = np.nan
     # An odd number of samples: an even running mean would delay the signal by half a sample.
-    return _denoise(signal, min(1.0, paper_noise / NOISE_FULL), 2 * int(SMOOTH_S * fs_hz / 2) + 1)
+    width = 2 * int(SMOOTH_S * fs_hz / 2) + 1
+    # A spike one sample wide is real signal, not paper noise: the mean over 3 samples would
+    # spread it to a third of its height on either side (LUDB's pacing spikes, eik augmented 34).
+    spike_s = (trace.spike_x_px - start_x_px) / calibration.px_per_s
+    near_spike = np.abs(t[:, None] - spike_s[None, :]).min(axis=1, initial=np.inf) < (width // 2 + 1) / fs_hz
+    return _denoise(signal, min(1.0, paper_noise / NOISE_FULL), width, near_spike)
 
 
-def _denoise(signal: np.ndarray, weight: float, width: int) -> np.ndarray:
+def _denoise(signal: np.ndarray, weight: float, width: int, keep: np.ndarray) -> np.ndarray:
     """``signal`` (n,) blended with its running mean over ``width`` samples (NaN-aware, NaN kept)
-    by ``weight`` (0: unchanged, 1: the mean)."""
+    by ``weight`` (0: unchanged, 1: the mean), except where ``keep`` (n,) is True."""
     if weight <= 0.0 or width < 2:
         return signal
     finite = np.isfinite(signal)
@@ -64,7 +70,7 @@ def _denoise(signal: np.ndarray, weight: float, width: int) -> np.ndarray:
     total = np.convolve(np.where(finite, signal, 0.0), kernel, mode="same")
     count = np.convolve(finite.astype(float), kernel, mode="same")
     mean = total / np.maximum(count, 1.0)
-    return np.where(finite, (1.0 - weight) * signal + weight * mean, np.nan)
+    return np.where(finite, np.where(keep, signal, (1.0 - weight) * signal + weight * mean), np.nan)
 
 
 def column_seconds(duration_s: float, n_columns: int) -> float:

@@ -32,7 +32,8 @@ MAX_INK_THRESHOLD = 0.72
 # Fewer confident leads than this means the layout itself was misread: refuse the page.
 MIN_LEADS = 3
 # A lead whose path jumps between separate ink in more columns than this is not trusted
-# (real traces: under 0.3 %; grid lines or text taken for a trace: 2-15 %).
+# (real traces: under 0.3 %; grid lines or text taken for a trace: 2-15 %). A gap bridged by
+# faint ink is a steep stroke, not a jump (tracing.FAINT_INK; phone photos at 3-5 px/mm).
 MAX_JUMP_FRACTION = 0.01
 # A lead whose path runs up and down more needles (see tracing.needle_columns) than this per
 # second of its window followed grid lines or creases (the dark-grid photo ecg00005: 0.75-2.75
