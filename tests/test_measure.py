@@ -128,6 +128,39 @@ def test_qrs_onset_includes_a_q_wave(q_mv, onset_ms):
     assert abs(d.global_s["qrs_off"] * 1000.0 - 40.0) <= 2.0
 
 
+@pytest.mark.parametrize("st_fraction", [0.03, 0.05, -0.05])
+def test_qrs_offset_before_a_sloping_st_segment(st_fraction):
+    """A wide, slow QRS (a paced beat: -60 to +60 ms, max slope 15.7 mV/s) followed by an ST
+    segment sloping at 3-5 % of that slope: the offset is the QRS end, not a knee in the ST slope
+    (up-sloping ST: 122 and 128 ms before the ST slope was allowed for)."""
+    t_ms = (np.arange(651) - 250) / 500.0 * 1000.0
+    peak_mv_per_ms = 0.6 * np.pi / 120.0
+    y = _bump_ms(t_ms, -60, 60, -0.6) + np.clip(t_ms - 60.0, 0.0, None) * st_fraction * peak_mv_per_ms
+    d = delineate(MedianBeats(y[:, None], 250, 500.0, np.array([10])), 1.0, CONFIG)
+    assert abs(d.global_s["qrs_on"] * 1000.0 + 60.0) <= 2.0
+    assert abs(d.global_s["qrs_off"] * 1000.0 - 60.0) <= 2.0
+
+
+def _step_ms(t_ms, start_ms, stop_ms, amplitude_mv):
+    """A raised-cosine step from 0 (before start) to amplitude (after stop)."""
+    u = np.clip((t_ms - start_ms) / (stop_ms - start_ms), 0.0, 1.0)
+    return amplitude_mv * (1.0 - np.cos(np.pi * u)) / 2.0
+
+
+@pytest.mark.parametrize("return_ms, offset_ms", [(20, 34.0), (50, 44.0)])
+def test_qrs_offset_after_a_slow_s_wave_return(return_ms, offset_ms):
+    """R wave (-30 to +10 ms, 1 mV), S trough -0.4 mV at 14 ms, then a return to the baseline over
+    20 or 50 ms. The slow return's end is where the trace is back within 10 % of the QRS
+    peak-to-peak (1.4 mV) of the onset level: -0.4 (1 + cos(pi u)) / 2 = -0.14 at u = 0.597, i.e.
+    14 + 0.597 * 50 = 44 ms (the offset stopped at the trough, 16 ms, before the return was sought)."""
+    t_ms = (np.arange(651) - 250) / 500.0 * 1000.0
+    y = (_bump_ms(t_ms, -30, 10, 1.0) + _step_ms(t_ms, 4, 14, -0.4) - _step_ms(t_ms, 14, 14 + return_ms, -0.4)
+         + _bump_ms(t_ms, 150, 350, 0.3))
+    d = delineate(MedianBeats(y[:, None], 250, 500.0, np.array([10])), 1.0, CONFIG)
+    assert abs(d.global_s["qrs_on"] * 1000.0 + 30.0) <= 2.0
+    assert abs(d.global_s["qrs_off"] * 1000.0 - offset_ms) <= 2.0
+
+
 def test_median_of_few_beats_has_no_step_where_a_partial_beat_joins():
     """Three beats at their own levels, the first cut 150 ms into its window (a 3x4 column's edge):
     the median is the beat shape plus one constant, not a 2.5-µV step where the partial beat joins."""

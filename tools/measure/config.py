@@ -46,7 +46,8 @@ class MeasureConfig(FrozenConfig):
     qrs_offset_span_s: float = Field(0.08, gt=0.01, le=0.2,
                                      description="QRS offset knee searched this far after the QRS core (s)")
     qrs_offset_slope_fraction: float = Field(0.02, gt=0, lt=1,
-                                             description="QRS offset no later than where the slope falls below this fraction of the QRS maximum")
+                                             description="QRS offset no later than where the slope falls below this fraction of the QRS "
+                                                         "maximum (above a sloping ST segment's own slope)")
     min_wave_mv: float = Field(0.04, ge=0, description="smallest P or T amplitude a lead must show to be delineated (mV)")
     qrs_rank_onset: int = Field(1, ge=1, le=6, description="global QRS onset = this earliest lead onset (1 = earliest)")
     qrs_rank_offset: int = Field(1, ge=1, le=6, description="global QRS offset = this latest lead offset (1 = latest)")

@@ -8,7 +8,8 @@ the wave), where a lead whose median beat holds few beats (a short lead of a 3x4
 as a fraction of a lead. In atrial flutter the QRS onset/offset come from the largest group of
 leads that agree within 4 ms. Every boundary is the knee where a wave meets the baseline, found by the trapezium-area
 method (Vázquez-Seisdedos et al. 2011), which is far less sensitive to noise than a tangent or
-a slope threshold; a QRS onset is sought again before a q wave that stopped the first search.
+a slope threshold; a QRS onset is sought again before a q wave that stopped the first search, a
+QRS offset past the slow return of an S wave that stopped it, and short of a sloping ST segment.
 ``p_timing_doubt`` says when a P wave, though found, cannot be timed (P duration and PR withheld).
 """
 
@@ -43,6 +44,20 @@ _P_OFFSET_TOLERANCE_FACTOR = 1.5
 # Atrial depolarisation takes 60-120 ms in adults (> 50 ms in children): a "P wave" under half of
 # that is a notch or an artefact before the QRS (LUDB 43: a 10-ms spike before every QRS read as a 34-ms P).
 _MIN_P_DURATION_S = 0.04
+# An ST segment sloping at this fraction of the lead's QRS maximum slope or more (wide paced QRS,
+# whose maximum slope is low) is steeper than the flat-slope limit itself: the offset is then where
+# the slope falls to the ST segment's own slope plus that limit, measured over this window after the knee.
+_SLOPING_ST_FRACTION = 0.03
+_ST_WINDOW_S = (0.01, 0.05)
+# A QRS offset left this fraction of the QRS peak-to-peak away from the onset level, with the trace
+# coming back by this fraction within this time, is an S trough or R' peak, not the QRS end: the end
+# is sought again from the steepest point of the return (within this), and no later than where the
+# trace is back within this fraction of the onset level.
+_TERMINAL_DEVIATION_FRACTION = 0.1
+_TERMINAL_RETURN_FRACTION = 0.05
+_TERMINAL_RETURN_S = 0.02
+_TERMINAL_SEARCH_S = 0.04
+_TERMINAL_LEVEL_FRACTION = 0.1
 _FLAT_SLOPE_FRACTION = 0.05     # slope below this fraction of the QRS upstroke: the PR segment
 _FLAT_MARGIN_S = 0.02
 _REVERSAL_FRACTION = 0.1        # a slope reversal beyond noise: the next wave has begun
@@ -117,7 +132,9 @@ def _qrs_lead(y: np.ndarray, core: slice, fid: int, fs_hz: float, config: Measur
 
     The steep part is where the lead's slope inside the QRS ``core`` exceeds
     ``qrs_steep_fraction`` of its maximum; from its first and last samples the trapezium knee is
-    sought over ``qrs_onset_span_s`` back and ``qrs_offset_span_s`` forward.
+    sought over ``qrs_onset_span_s`` back and ``qrs_offset_span_s`` forward. The onset is sought
+    again before a q wave (:func:`_before_q_wave`), the offset past a slow return from an S trough
+    or R' peak (:func:`_after_terminal_return`) and short of a sloping ST segment (:func:`_qrs_end`).
     """
     lo, hi = max(1, fid + int(_QRS_LIMIT_S[0] * fs_hz)), min(len(y) - 2, fid + int(_QRS_LIMIT_S[1] * fs_hz))
     if not np.isfinite(y[lo:hi + 1]).all():
@@ -130,14 +147,67 @@ def _qrs_lead(y: np.ndarray, core: slice, fid: int, fs_hz: float, config: Measur
     smooth = int(_SMOOTH_S * fs_hz)
     onset = _knee(y, first, max(lo, first - int(config.qrs_onset_span_s * fs_hz)), smooth, int(_FLAT_MARGIN_S * fs_hz))
     onset = _before_q_wave(y, onset, first, lo, peak, fs_hz, config)
+    offset = _after_terminal_return(y, slope, onset, _qrs_end(y, slope, last, hi, peak, fs_hz, config), hi, peak,
+                                    fs_hz, config)
+    return onset, offset, peak
+
+
+def _qrs_end(y: np.ndarray, slope: np.ndarray, start: int, hi: int, peak: float, fs_hz: float,
+             config: MeasureConfig) -> float:
+    """Offset index of a QRS whose steep part (or terminal return) ends at ``start``: the trapezium
+    knee over ``qrs_offset_span_s``, no later than where ``slope`` (|dy/dt|, max ``peak`` in the
+    QRS) falls to ``qrs_offset_slope_fraction`` of ``peak`` above a sloping ST segment's own slope."""
     # Notched QRS complexes (bundle-branch blocks) reverse their slope before they end.
-    offset = _knee(y, last, min(hi, last + int(config.qrs_offset_span_s * fs_hz)), smooth, stop_at_reversal=False)
+    offset = _knee(y, start, min(hi, start + int(config.qrs_offset_span_s * fs_hz)), int(_SMOOTH_S * fs_hz),
+                   stop_at_reversal=False)
     # Where the ST segment runs straight into a T upstroke (fast rates) the knee slides into the
     # T wave; the point where the slope has fallen to a small fraction of the QRS slope does not.
-    flat = _crossing(slope, last, hi, config.qrs_offset_slope_fraction * peak)
-    if flat is not None:
-        offset = min(offset, flat)
-    return onset, offset, peak
+    st = _st_slope(slope, offset, hi, peak, fs_hz)
+    flat = _crossing(slope, start, hi, st + config.qrs_offset_slope_fraction * peak)
+    return offset if flat is None else min(offset, flat)
+
+
+def _after_terminal_return(y: np.ndarray, slope: np.ndarray, onset: float, offset: float, hi: int, peak: float,
+                           fs_hz: float, config: MeasureConfig) -> float:
+    """The QRS offset moved past a slow terminal return to the baseline, or ``offset`` unchanged.
+
+    The slope vanishes at every extremum, so an S trough or a terminal R' peak followed by a slow
+    return (wide or slurred S waves) stops the offset search there, far from the baseline. When
+    the trace at ``offset`` lies more than ``_TERMINAL_DEVIATION_FRACTION`` of the QRS
+    peak-to-peak away from its level at ``onset`` and comes back by more than
+    ``_TERMINAL_RETURN_FRACTION`` of it within ``_TERMINAL_RETURN_S``, the end is sought again
+    from the steepest point of that return, and no later than where the trace is back within
+    ``_TERMINAL_LEVEL_FRACTION`` of the onset level (an ST segment rising into the T wave goes on).
+    """
+    i_on, i_off, ret = int(round(onset)), int(round(offset)), int(_TERMINAL_RETURN_S * fs_hz)
+    if i_off + ret > hi or i_off <= i_on:
+        return offset
+    ptp, dev = float(np.ptp(y[i_on:i_off + 1])), float(y[i_off] - y[i_on])
+    if ptp <= 0 or abs(dev) <= _TERMINAL_DEVIATION_FRACTION * ptp \
+            or -np.sign(dev) * (y[i_off + ret] - y[i_off]) <= _TERMINAL_RETURN_FRACTION * ptp:
+        return offset
+    window = slice(i_off, min(hi, i_off + int(_TERMINAL_SEARCH_S * fs_hz)) + 1)
+    steepest = i_off + int(np.argmax(-np.sign(dev) * np.gradient(y)[window]))
+    end = _qrs_end(y, slope, steepest, hi, peak, fs_hz, config)
+    back = np.flatnonzero(np.sign(dev) * (y[i_off:int(end) + 1] - y[i_on]) <= _TERMINAL_LEVEL_FRACTION * ptp)
+    if back.size:
+        end = min(end, float(i_off + back[0]))
+    return max(offset, end)
+
+
+def _st_slope(slope: np.ndarray, offset: float, hi: int, peak: float, fs_hz: float) -> float:
+    """|slope| of a sloping ST segment after the QRS offset knee ``offset`` (median over
+    ``_ST_WINDOW_S``), in the units of ``slope``; 0 for a level ST segment (below
+    ``_SLOPING_ST_FRACTION`` of the QRS maximum ``peak``) or when the window passes ``hi``.
+
+    A knee sought over a segment that keeps sloping lands in it: the upsloping or downsloping ST
+    of a wide paced QRS pulled the offset 15-25 ms late (LUDB 74, 90).
+    """
+    start, stop = int(offset) + int(_ST_WINDOW_S[0] * fs_hz), min(hi, int(offset) + int(_ST_WINDOW_S[1] * fs_hz))
+    if start >= stop:
+        return 0.0
+    st = float(np.median(slope[start:stop + 1]))
+    return st if st >= _SLOPING_ST_FRACTION * peak else 0.0
 
 
 def _before_q_wave(y: np.ndarray, onset: float, first: int, lo: int, peak: float, fs_hz: float,
