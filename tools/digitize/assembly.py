@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from tools.digitize.result import Calibration
-from tools.digitize.tracing import RowTrace
+from tools.digitize.tracing import RowTrace, off_trace
 
 __all__ = ["row_signal_mv", "column_seconds", "MAX_GAP_S", "NOISE_FULL", "SMOOTH_S"]
 
@@ -26,7 +26,8 @@ SMOOTH_S = 0.006  # at most; the mean runs over the odd number of samples within
 
 def row_signal_mv(trace: RowTrace, start_x_px: float, zero_y_px: float, calibration: Calibration,
                   n_samples: int, fs_hz: float, paper_noise: float) -> np.ndarray:
-    """(n_samples,) the row's trace in mV at t = n / fs_hz s after ``start_x_px``; NaN off the trace.
+    """(n_samples,) the row's trace in mV at t = n / fs_hz s after ``start_x_px``; NaN off the trace
+    (no ink, or inside the trace's ``off_trace_x_px`` intervals, where the path read other ink).
 
     Parameters
     ----------
@@ -51,6 +52,8 @@ def row_signal_mv(trace: RowTrace, start_x_px: float, zero_y_px: float, calibrat
     idx = np.clip(np.searchsorted(t_trace, t[inside]), 1, t_trace.size - 1)
     gap = (t_trace[idx] - t_trace[idx - 1]) > MAX_GAP_S
     signal[np.flatnonzero(inside)[gap]] = np.nan
+    # Where the path left its trace for other ink (a neighbour's wave, a label), nothing was read.
+    signal[off_trace(trace, start_x_px + t * calibration.px_per_s)] = np.nan
     # An odd number of samples: an even running mean would delay the signal by half a sample.
     width = 2 * int(SMOOTH_S * fs_hz / 2) + 1
     # A spike one sample wide is real signal, not paper noise: the mean over 3 samples would

@@ -20,7 +20,8 @@ from tools.digitize.layout import (RHYTHM_DEFAULTS, ROWS_3X4, RowPlan, check_row
 from tools.digitize.page_image import ImageSource, load_page_image
 from tools.digitize.result import Calibration, Digitization, LeadBox, Layout
 from tools.digitize.rows import TraceRow, find_rows
-from tools.digitize.tracing import NEEDLE_MM, RowTrace, needle_columns, trace_row
+from tools.digitize.tracing import (MAX_EXCURSION_MM, NEEDLE_MM, RowTrace, first_return_px, needle_columns,
+                                    off_trace, trace_row)
 from tools.errors import DigitizationError
 from tools.recording import LEADS, Recording
 
@@ -354,15 +355,57 @@ def _lead_confidence(entry: tuple, traces: list[RowTrace], starts: list[float], 
     return round(coverage, 3)
 
 
+def _panel_return_px(entry: tuple, traces: list[RowTrace], starts: list[float],
+                     calibration: Calibration) -> float | None:
+    """x (px) where the lead's path first reached its trace by a jump across paper within
+    ``MAX_EXCURSION_MM`` of its window's start (before it, the path read a label or the
+    separator: rendered 3x4 pages with a QRS at a panel's start); None when it did not."""
+    r, a = entry[1], entry[2]
+    x0 = starts[r] + a * calibration.px_per_s
+    return first_return_px(traces[r], x0, x0 + MAX_EXCURSION_MM * calibration.px_per_mm_x)
+
+
+def _blank_panel_start(entry: tuple, traces: list[RowTrace], starts: list[float], calibration: Calibration,
+                       fs_hz: float, warnings: list[str]) -> np.ndarray:
+    """The lead's windowed signal, NaN from its window's start up to where its path reached the
+    trace (``_panel_return_px``), with a warning."""
+    lead, r, a, _, signal = entry[:5]
+    back = _panel_return_px(entry, traces, starts, calibration)
+    t_back = a if back is None else (back - starts[r]) / calibration.px_per_s
+    if t_back - a <= SEPARATOR_GUARD_S:  # none, or within the guard that is NaN already
+        return signal
+    blanked = signal.copy()
+    blanked[int(round(a * fs_hz)):int(np.ceil(t_back * fs_hz))] = np.nan
+    warnings.append(f"lead {lead}: the path reached its trace across paper only {1000 * (t_back - a):.0f} ms into "
+                    f"its window (at {t_back:.2f} s; before it, other ink such as the printed label); left NaN before")
+    return blanked
+
+
+def _excursion_warnings(entry: tuple, traces: list[RowTrace], starts: list[float],
+                        calibration: Calibration) -> list[str]:
+    """One warning per stretch of the lead's window where its path left the trace for other ink
+    across paper and came back (``RowTrace.off_trace_x_px``; those samples are NaN)."""
+    lead, r, a, b = entry[:4]
+    t = (traces[r].off_trace_x_px - starts[r]) / calibration.px_per_s
+    inside = t[(t[:, 0] >= a) & (t[:, 0] < b)]
+    return [f"lead {lead}: the path left its trace across paper at {t0:.2f}-{t1:.2f} s (other ink, e.g. a "
+            "neighbouring row's wave or a label); left NaN there" for t0, t1 in inside.tolist()]
+
+
 def _box_and_path(entry: tuple, starts: list[float], rows: list[TraceRow], traces: list[RowTrace],
                   calibration: Calibration, inverse: np.ndarray, in_recording: bool) -> tuple[LeadBox, np.ndarray]:
-    """The lead's box in the deskewed page and its traced path mapped back to the input image."""
+    """The lead's box in the deskewed page and its traced path mapped back to the input image
+    (without the columns where the path read other ink: excursions, a panel's start before the
+    path reached its trace)."""
     lead, r, a, b, _, rhythm, identity = entry
     x0, x1 = starts[r] + a * calibration.px_per_s, starts[r] + b * calibration.px_per_s
     box = LeadBox(name=lead, box_px=(int(x0), rows[r].band[0], int(np.ceil(x1)), rows[r].band[1]),
                   start_s=round(a, 4), end_s=round(b, 4), identity=identity, rhythm=rhythm,
                   in_recording=in_recording)
     keep = (traces[r].x_px >= x0) & (traces[r].x_px < x1)
+    back = _panel_return_px(entry, traces, starts, calibration)
+    keep &= traces[r].x_px >= (x0 if back is None else back)
+    keep &= ~off_trace(traces[r], traces[r].x_px)
     xy = np.c_[traces[r].x_px[keep], traces[r].y_px[keep], np.ones(int(keep.sum()))]
     mapped = xy @ inverse.T
     return box, mapped[:, :2] / mapped[:, 2:3]
@@ -392,7 +435,8 @@ def _assemble(rows: list[TraceRow], traces: list[RowTrace], pulses: list[Pulse |
         if lead in chosen:
             confidence[lead] = _lead_confidence(chosen[lead], traces, starts, calibration, n_samples, fs, warnings)
             if confidence[lead] >= config.min_lead_confidence:
-                signal = chosen[lead][4]
+                signal = _blank_panel_start(chosen[lead], traces, starts, calibration, fs, warnings)
+                warnings += _excursion_warnings(chosen[lead], traces, starts, calibration)
             else:
                 warnings.append(f"lead {lead}: confidence {confidence[lead]:.2f} below "
                                 f"min_lead_confidence={config.min_lead_confidence:g}; left as NaN")

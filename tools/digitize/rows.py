@@ -27,6 +27,11 @@ MAX_THICKNESS_MM = 0.8
 BAR_EDGE_JITTER_MM = 0.1
 # Fraction of a row's span lying on one pixel row (±1) above which it is a ruled line.
 STRAIGHT_FRACTION = 0.95
+# A candidate above the topmost or below the bottom row of trace that spans less than this
+# fraction of the second widest row is a block of header or footer text (ecg00025: four lines
+# of text over a third of the width, 0.34, read as a first row of trace); every row of a
+# supported layout spans the printed width (real images: at least 0.72).
+MIN_SPAN_FRACTION = 0.5
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,21 @@ def _is_filled_bar(band: np.ndarray, columns: np.ndarray, px_per_mm: float) -> b
     return bool(np.median(np.abs(np.diff(top))) < BAR_EDGE_JITTER_MM * px_per_mm)
 
 
+def _inside_text_blocks(keep: list[int], spans: list[tuple[int, int] | None]) -> list[int]:
+    """``keep`` (indices into ``spans``, top to bottom) less the candidates at either end that span
+    under ``MIN_SPAN_FRACTION`` of the second widest: header and footer text outside the traces."""
+    widths = [spans[i][1] - spans[i][0] for i in keep]
+    if len(widths) < 3:
+        return keep
+    floor = MIN_SPAN_FRACTION * sorted(widths)[-2]
+    first, stop = 0, len(keep)
+    while first < stop and widths[first] < floor:
+        first += 1
+    while stop > first and widths[stop - 1] < floor:
+        stop -= 1
+    return keep[first:stop]
+
+
 def find_rows(mask: np.ndarray, px_per_mm: float) -> list[TraceRow]:
     """Find the rows of trace in an ink mask.
 
@@ -116,6 +136,7 @@ def find_rows(mask: np.ndarray, px_per_mm: float) -> list[TraceRow]:
             and _longest_run(near[i]) >= MIN_UNBROKEN_MM * px_per_mm
             and not _is_filled_bar(bands[i], near[i], px_per_mm)
             and not _is_straight_line(mask, int(peaks[i]), spans[i])]
+    keep = _inside_text_blocks(keep, spans)
     peaks, spans = peaks[keep], [spans[i] for i in keep]
     rows = []
     bounds = np.r_[0, (peaks[1:] + peaks[:-1]) // 2, height]

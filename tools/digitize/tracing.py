@@ -13,18 +13,24 @@ is read as three points (base, apex at its centre, base).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 __all__ = ["RowTrace", "trace_row", "column_runs", "needle_columns", "NEEDLE_MM", "NEEDLE_WIDTH_MM",
-           "NEEDLE_FOOT_MM"]
+           "NEEDLE_FOOT_MM", "MAX_EXCURSION_MM", "first_return_px", "off_trace"]
 
 # Cost of 1 px of baseline distance relative to 1 px of vertical gap between consecutive runs:
 # small, so it only settles ties (a neighbour's spike entering the band), never bends a QRS.
 BASELINE_WEIGHT = 0.005
 DARKNESS_WEIGHT = 4.0
+# Darkness is preferred only up to the trace's own (this quantile of the darkness of the runs
+# alone in their column): printed text can be darker than an anti-aliased trace, and a path
+# rewarded for that left a QRS at a panel's start for its lead label (rendered pages: trace
+# 0.6-0.75, label 0.9). Lower quantiles fix more such panels but flip the darkness tie-break
+# between an R tip and a 1-px grid fragment (eik augmented even, 0.5 and 0.9: -0.07 dB).
+TRACE_DARK_QUANTILE = 0.95
 # A column whose run is taller than this many line widths (and pixels) is part of a steep stroke,
 # read row by row: on slopes above a few pixels per column the row edges place the line better
 # than the column centroid does (eik even half, clean / augmented: 7 lines 22.6 / 18.9 dB, 2 lines
@@ -66,6 +72,11 @@ FAINT_INK = 0.2
 NEEDLE_MM = 15.0
 NEEDLE_WIDTH_MM = 0.3
 NEEDLE_FOOT_MM = 2.0
+# A path that jumps across paper and jumps back within this many mm of columns left its trace
+# for other ink and returned (ecg00035 V3: one column on the S-wave tip of V2 in the row above,
+# a false 2-3 mV spike): what it read in between is not this lead. Longer stretches are left to
+# the jump count (pipeline.MAX_JUMP_FRACTION).
+MAX_EXCURSION_MM = 5.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +94,9 @@ class RowTrace:
         x centre (there the time, not the height, is what a column cannot resolve).
     spike_x_px : (k,) sub-pixel centres of the spikes no wider than the line read as
         base-apex-base (see ``_narrow_spikes``), sorted; smoothing must leave them alone.
+    off_trace_x_px : (e, 2) open intervals (x_from, x_to) px between the last column on the
+        trace before a jump out across paper and the first column after the jump back (see
+        ``MAX_EXCURSION_MM``): the path read other ink there, so no value is read inside.
     """
 
     x_px: np.ndarray
@@ -93,7 +107,7 @@ class RowTrace:
     path_x_px: np.ndarray
     path_y_px: np.ndarray
     spike_x_px: np.ndarray
-
+    off_trace_x_px: np.ndarray = field(default_factory=lambda: np.empty((0, 2)))
 
 
 def column_runs(mask: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -127,11 +141,13 @@ def _best_path(cols: np.ndarray, tops: np.ndarray, bots: np.ndarray, dark: np.nd
     centre = 0.5 * (tops + bots)
     # Prefer the darker of two connected runs: a trace is darker than a grid line it touches;
     # and the runs at least as thick as the trace's own (see THIN_RUN_QUANTILE).
-    local = BASELINE_WEIGHT * np.abs(centre - base) + DARKNESS_WEIGHT * (1.0 - dark)
     height = bots - tops + 1
     alone = np.r_[True, cols[1:] != cols[:-1]] & np.r_[cols[1:] != cols[:-1], True]
-    flat = height[alone & (height <= 2 * line_px)]
+    own = alone & (height <= 2 * line_px)
+    flat = height[own]
     typical = float(np.quantile(flat, THIN_RUN_QUANTILE)) if flat.size else line_px
+    full = float(np.quantile(dark[own], TRACE_DARK_QUANTILE)) if flat.size else 1.0
+    local = BASELINE_WEIGHT * np.abs(centre - base) + DARKNESS_WEIGHT * np.maximum(0.0, full - dark)
     local += THIN_RUN_WEIGHT * np.maximum(0.0, typical - height)
     cost = local[starts[0]:ends[0]].copy()
     back: list[np.ndarray] = []
@@ -194,8 +210,25 @@ def trace_row(mask: np.ndarray, weight: np.ndarray, band: tuple[int, int], reach
     jump[jump] = ~_bridged(weight[y0:y1, x0:x1], c, t, b, np.flatnonzero(jump))
     order = np.argsort(px, kind="stable")
     px, py = px[order], py[order]
+    away = _excursions(c, jump, max(1.0, MAX_EXCURSION_MM * px_per_mm))
     return RowTrace(x_px=(c + x0).astype(float), y_px=y + y0, top_px=t + y0, bottom_px=b + y0, jump=jump,
-                    path_x_px=px + x0, path_y_px=py + y0, spike_x_px=np.sort(spikes) + x0)
+                    path_x_px=px + x0, path_y_px=py + y0, spike_x_px=np.sort(spikes) + x0,
+                    off_trace_x_px=np.reshape(c[away] + x0, (-1, 2)).astype(float))
+
+
+def _excursions(c: np.ndarray, jump: np.ndarray, max_px: float) -> np.ndarray:
+    """(e, 2) column indices (last before, first after) of each excursion: a jump (``jump``, (n,))
+    followed by the next jump within ``max_px`` columns, the path leaving its trace and coming
+    back. Pairs are taken in order, so a jump out is never the return of an earlier excursion."""
+    idx = np.flatnonzero(jump)
+    pairs, k = [], 0
+    while k + 1 < idx.size:
+        if c[idx[k + 1]] - c[idx[k]] <= max_px:
+            pairs.append((idx[k] - 1, idx[k + 1]))
+            k += 2
+        else:
+            k += 1
+    return np.array(pairs, int).reshape(-1, 2)
 
 
 def _bridged(weight: np.ndarray, c: np.ndarray, t: np.ndarray, b: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -355,6 +388,27 @@ def _column_values(t: np.ndarray, b: np.ndarray, m: np.ndarray, line_px: float,
     apex_up = steep & (t <= np.minimum(prev_t, next_t)) & (t < np.maximum(prev_t, next_t))
     apex_down = steep & (b >= np.maximum(prev_b, next_b)) & (b > np.minimum(prev_b, next_b)) & ~apex_up
     return np.where(apex_up, top + half, np.where(apex_down, bottom - half, m)), apex_up | apex_down
+
+
+def off_trace(trace: RowTrace, x_px: np.ndarray) -> np.ndarray:
+    """(n,) True where ``x_px`` (n,) lies inside one of the trace's ``off_trace_x_px`` intervals."""
+    off = trace.off_trace_x_px
+    x = np.asarray(x_px, float)[:, None]
+    return ((x > off[None, :, 0]) & (x < off[None, :, 1])).any(axis=1)
+
+
+def first_return_px(trace: RowTrace, x0_px: float, x1_px: float) -> float | None:
+    """x (px) of the first column in [``x0_px``, ``x1_px``) that the path reached by a jump across
+    paper, not counting the jumps of an excursion (``off_trace_x_px``); None when there is none.
+
+    At a panel's start the path has no continuity to hold it: it may begin on the printed lead
+    label or the separator and reach the panel's own trace only by such a jump.
+    """
+    x = trace.x_px
+    off = trace.off_trace_x_px
+    in_excursion = ((x[:, None] > off[None, :, 0]) & (x[:, None] <= off[None, :, 1])).any(axis=1)
+    idx = np.flatnonzero(trace.jump & ~in_excursion & (x >= x0_px) & (x < x1_px))
+    return float(x[idx[0]]) if idx.size else None
 
 
 def needle_columns(trace: RowTrace, px_per_mm_x: float, px_per_mm_y: float) -> np.ndarray:
