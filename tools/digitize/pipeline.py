@@ -1,7 +1,8 @@
 """``digitize``: image in, calibrated 12-lead recording out, stage by stage.
 
 load -> ink/grid darkness -> deskew (grid line families) -> grid pitch -> ink mask without grid
-lines -> rows -> tracing -> calibration pulse -> calibration -> layout -> per-lead windows.
+lines -> rows -> tracing -> calibration pulse -> calibration -> layout -> printed column separators ->
+per-lead windows.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from tools.digitize.layout import (RHYTHM_DEFAULTS, ROWS_3X4, RowPlan, check_row
 from tools.digitize.page_image import ImageSource, load_page_image
 from tools.digitize.result import Calibration, Digitization, LeadBox, Layout
 from tools.digitize.rows import TraceRow, find_rows
+from tools.digitize.separators import separator_offsets_px
 from tools.digitize.tracing import (MAX_EXCURSION_MM, NEEDLE_MM, RowTrace, first_return_px, needle_columns,
                                     off_trace, trace_row)
 from tools.errors import DigitizationError
@@ -242,7 +244,8 @@ def digitize(image: ImageSource, config: DigitizeConfig) -> Digitization:
     pulses = [find_pulse(mask, ink, row.baseline_px, row.span[0], scale_guess, line_px) for row in rows]
     calibration, cal_warnings = calibrate(mm_x, mm_y, [p for p in pulses if p], width, config, candidates)
     warnings += cal_warnings
-    return _assemble(rows, traces, pulses, calibration, matrix, angle_deg, noise, warnings, config)
+    return _assemble(rows, traces, pulses, calibration, matrix, angle_deg, noise, ink > INK_THRESHOLD, warnings,
+                     config)
 
 
 def _row_signals(rows: list[TraceRow], traces: list[RowTrace], pulses: list[Pulse | None], starts: list[float],
@@ -285,35 +288,64 @@ def _snap_duration_s(duration_s: float) -> float:
     return snapped if abs(snapped - duration_s) <= 0.15 else duration_s
 
 
-def _lead_windows(plans: list[RowPlan], rows: list[TraceRow], signals: list[np.ndarray],
-                  durations: list[float], fs_hz: float) -> list[tuple[str, int, float, float, np.ndarray, bool]]:
-    """(name, row, start_s, end_s, windowed signal, rhythm) for every printed lead."""
+def _column_shifts_s(plans: list[RowPlan], rows: list[TraceRow], traces: list[RowTrace], starts: list[float],
+                     durations: list[float], dark: np.ndarray, calibration: Calibration,
+                     warnings: list[str]) -> dict[int, tuple[float, ...]]:
+    """Per column count of the page's short-lead rows, each column's start (s) relative to where
+    the time scale puts it: the printed separator's offset where one was found, else 0."""
+    shifts = {}
+    for n in sorted({len(plan.leads) for plan in plans if not plan.rhythm and len(plan.leads) > 1}):
+        idx = [r for r, plan in enumerate(plans) if not plan.rhythm and len(plan.leads) == n]
+        column_s = column_seconds(max(durations), n)
+        bounds = [[starts[r] + k * column_s * calibration.px_per_s for k in range(1, n)] for r in idx]
+        offsets = separator_offsets_px(dark, rows, traces, idx, bounds,
+                                       calibration.px_per_mm_x, calibration.px_per_mm_y, calibration.px_per_s)
+        shifts[n] = (0.0,) + tuple(0.0 if o is None else o / calibration.px_per_s for o in offsets)
+        found = [f"{s:+.2f}" for o, s in zip(offsets, shifts[n][1:]) if o is not None]
+        if found:
+            warnings.append(f"columns cut at the printed separators ({len(found)} of {n - 1} boundaries found), "
+                            f"{', '.join(found)} s from where the time scale puts them")
+    return shifts
+
+
+def _lead_windows(plans: list[RowPlan], signals: list[np.ndarray], durations: list[float],
+                  starts: list[float], shifts_s: dict[int, tuple[float, ...]], px_per_s: float,
+                  fs_hz: float) -> list[tuple[str, int, float, float, np.ndarray, bool, float]]:
+    """(name, row, start_s, end_s, windowed signal, rhythm, origin_px) for every printed lead:
+    column k of a row holds the row's trace from its printed separator (``shifts_s``) on, placed
+    at k column lengths and cut at the next separator; origin_px is the column of the lead's t = 0."""
     out = []
+    guard = int(round(SEPARATOR_GUARD_S * fs_hz))
     for r, plan in enumerate(plans):
-        guard = int(round(SEPARATOR_GUARD_S * fs_hz))
         if plan.rhythm:
             strip = signals[r].copy()
             strip[:guard] = np.nan
-            out.append((plan.leads[0], r, 0.0, durations[r], strip, True))
+            out.append((plan.leads[0], r, 0.0, durations[r], strip, True, starts[r]))
             continue
         # Every row of a page spans the same printed time; the longest row measures it best.
         column_s = column_seconds(max(durations), len(plan.leads))
+        shift_n = [int(round(s * fs_hz)) for s in shifts_s.get(len(plan.leads), (0.0,))] + [0]
         for k, name in enumerate(plan.leads):
             lo, hi = int(round(k * column_s * fs_hz)), int(round((k + 1) * column_s * fs_hz))
-            windowed = np.full_like(signals[r], np.nan)
+            hi += min(0, shift_n[k + 1] - shift_n[k]) if k + 1 < len(plan.leads) else 0
             # Column separators (and the pulse's falling edge) overprint the trace at the borders.
-            windowed[lo + guard:hi - guard] = signals[r][lo + guard:hi - guard]
-            out.append((name, r, k * column_s, (k + 1) * column_s, windowed, False))
+            target = np.arange(max(0, lo + guard), max(0, hi - guard))
+            source = target + shift_n[k]
+            ok = (source >= 0) & (source < signals[r].size) & (target < signals[r].size)
+            windowed = np.full_like(signals[r], np.nan)
+            windowed[target[ok]] = signals[r][source[ok]]
+            origin_px = starts[r] + shift_n[k] / fs_hz * px_per_s
+            out.append((name, r, k * column_s, (k + 1) * column_s, windowed, False, origin_px))
     return out
 
 
 def _name_rhythm_strips(windows: list, warnings: list[str]) -> list:
     """Windows with each rhythm strip named (the layout's default leads preferred, each used once)
     and how its identity was found."""
-    shorts = {name: sig for name, _, _, _, sig, rhythm in windows if not rhythm}
-    defaults = [name for name, *_, rhythm in windows if rhythm]
+    shorts = {name: sig for name, _, _, _, sig, rhythm, _ in windows if not rhythm}
+    defaults = [name for name, *_, rhythm, _ in windows if rhythm]
     named = []
-    for name, r, a, b, sig, rhythm in windows:
+    for name, r, a, b, sig, rhythm, origin_px in windows:
         identity = "layout"
         if rhythm:
             found, corr = rhythm_identity(sig, shorts, tuple(defaults))
@@ -329,19 +361,19 @@ def _name_rhythm_strips(windows: list, warnings: list[str]) -> list:
                 name, identity = found, "rhythm-correlation"
             if name in defaults:
                 defaults.remove(name)
-        named.append((name, r, a, b, sig, rhythm, identity))
+        named.append((name, r, a, b, sig, rhythm, identity, origin_px))
     return named
 
 
-def _lead_confidence(entry: tuple, traces: list[RowTrace], starts: list[float], calibration: Calibration,
+def _lead_confidence(entry: tuple, traces: list[RowTrace], calibration: Calibration,
                      n_samples: int, fs_hz: float, warnings: list[str]) -> float:
     """0-1: the fraction of the lead's window traced, 0 when the path jumps between separate ink
     in more than MAX_JUMP_FRACTION of its columns (grid lines, text or a neighbour taken for it)
     or runs up and down more than MAX_NEEDLES_PER_S needles per second (grid lines, creases)."""
-    lead, r, a, b, signal, _, _ = entry
+    lead, r, a, b, signal, _, _, origin_px = entry
     lo, hi = int(round(a * fs_hz)), min(n_samples, int(round(b * fs_hz)))
     coverage = float(np.isfinite(signal[lo:hi]).mean()) if hi > lo else 0.0
-    x0, x1 = starts[r] + a * calibration.px_per_s, starts[r] + b * calibration.px_per_s
+    x0, x1 = origin_px + a * calibration.px_per_s, origin_px + b * calibration.px_per_s
     inside = (traces[r].x_px >= x0) & (traces[r].x_px < x1)
     jumps = float(traces[r].jump[inside].mean()) if inside.any() else 0.0
     if jumps > MAX_JUMP_FRACTION:
@@ -355,23 +387,22 @@ def _lead_confidence(entry: tuple, traces: list[RowTrace], starts: list[float], 
     return round(coverage, 3)
 
 
-def _panel_return_px(entry: tuple, traces: list[RowTrace], starts: list[float],
-                     calibration: Calibration) -> float | None:
+def _panel_return_px(entry: tuple, traces: list[RowTrace], calibration: Calibration) -> float | None:
     """x (px) where the lead's path first reached its trace by a jump across paper within
     ``MAX_EXCURSION_MM`` of its window's start (before it, the path read a label or the
     separator: rendered 3x4 pages with a QRS at a panel's start); None when it did not."""
     r, a = entry[1], entry[2]
-    x0 = starts[r] + a * calibration.px_per_s
+    x0 = entry[7] + a * calibration.px_per_s
     return first_return_px(traces[r], x0, x0 + MAX_EXCURSION_MM * calibration.px_per_mm_x)
 
 
-def _blank_panel_start(entry: tuple, traces: list[RowTrace], starts: list[float], calibration: Calibration,
+def _blank_panel_start(entry: tuple, traces: list[RowTrace], calibration: Calibration,
                        fs_hz: float, warnings: list[str]) -> np.ndarray:
     """The lead's windowed signal, NaN from its window's start up to where its path reached the
     trace (``_panel_return_px``), with a warning."""
-    lead, r, a, _, signal = entry[:5]
-    back = _panel_return_px(entry, traces, starts, calibration)
-    t_back = a if back is None else (back - starts[r]) / calibration.px_per_s
+    lead, _, a, _, signal = entry[:5]
+    back = _panel_return_px(entry, traces, calibration)
+    t_back = a if back is None else (back - entry[7]) / calibration.px_per_s
     if t_back - a <= SEPARATOR_GUARD_S:  # none, or within the guard that is NaN already
         return signal
     blanked = signal.copy()
@@ -381,29 +412,28 @@ def _blank_panel_start(entry: tuple, traces: list[RowTrace], starts: list[float]
     return blanked
 
 
-def _excursion_warnings(entry: tuple, traces: list[RowTrace], starts: list[float],
-                        calibration: Calibration) -> list[str]:
+def _excursion_warnings(entry: tuple, traces: list[RowTrace], calibration: Calibration) -> list[str]:
     """One warning per stretch of the lead's window where its path left the trace for other ink
     across paper and came back (``RowTrace.off_trace_x_px``; those samples are NaN)."""
     lead, r, a, b = entry[:4]
-    t = (traces[r].off_trace_x_px - starts[r]) / calibration.px_per_s
+    t = (traces[r].off_trace_x_px - entry[7]) / calibration.px_per_s
     inside = t[(t[:, 0] >= a) & (t[:, 0] < b)]
     return [f"lead {lead}: the path left its trace across paper at {t0:.2f}-{t1:.2f} s (other ink, e.g. a "
             "neighbouring row's wave or a label); left NaN there" for t0, t1 in inside.tolist()]
 
 
-def _box_and_path(entry: tuple, starts: list[float], rows: list[TraceRow], traces: list[RowTrace],
+def _box_and_path(entry: tuple, rows: list[TraceRow], traces: list[RowTrace],
                   calibration: Calibration, inverse: np.ndarray, in_recording: bool) -> tuple[LeadBox, np.ndarray]:
     """The lead's box in the deskewed page and its traced path mapped back to the input image
     (without the columns where the path read other ink: excursions, a panel's start before the
     path reached its trace)."""
-    lead, r, a, b, _, rhythm, identity = entry
-    x0, x1 = starts[r] + a * calibration.px_per_s, starts[r] + b * calibration.px_per_s
+    lead, r, a, b, _, rhythm, identity, origin_px = entry
+    x0, x1 = origin_px + a * calibration.px_per_s, origin_px + b * calibration.px_per_s
     box = LeadBox(name=lead, box_px=(int(x0), rows[r].band[0], int(np.ceil(x1)), rows[r].band[1]),
                   start_s=round(a, 4), end_s=round(b, 4), identity=identity, rhythm=rhythm,
                   in_recording=in_recording)
     keep = (traces[r].x_px >= x0) & (traces[r].x_px < x1)
-    back = _panel_return_px(entry, traces, starts, calibration)
+    back = _panel_return_px(entry, traces, calibration)
     keep &= traces[r].x_px >= (x0 if back is None else back)
     keep &= ~off_trace(traces[r], traces[r].x_px)
     xy = np.c_[traces[r].x_px[keep], traces[r].y_px[keep], np.ones(int(keep.sum()))]
@@ -412,7 +442,7 @@ def _box_and_path(entry: tuple, starts: list[float], rows: list[TraceRow], trace
 
 
 def _assemble(rows: list[TraceRow], traces: list[RowTrace], pulses: list[Pulse | None], calibration: Calibration,
-              matrix: np.ndarray, angle_deg: float, noise: float, warnings: list[str],
+              matrix: np.ndarray, angle_deg: float, noise: float, dark: np.ndarray, warnings: list[str],
               config: DigitizeConfig) -> Digitization:
     fs = config.fs_hz
     starts = _row_starts(traces, pulses, calibration.px_per_mm_x)
@@ -422,7 +452,9 @@ def _assemble(rows: list[TraceRow], traces: list[RowTrace], pulses: list[Pulse |
     six_rhythm = len(rows) == 6 and _six_rows_have_rhythm(signals, fs, column_seconds(max(durations), 4))
     name, plans = plan_rows(len(rows), six_rhythm)
     check_row_spacing([row.baseline_px for row in rows], sum(not plan.rhythm for plan in plans))
-    windows = _name_rhythm_strips(_lead_windows(plans, rows, signals, durations, fs), warnings)
+    shifts_s = _column_shifts_s(plans, rows, traces, starts, durations, dark, calibration, warnings)
+    windows = _name_rhythm_strips(_lead_windows(plans, signals, durations, starts, shifts_s, calibration.px_per_s, fs),
+                                  warnings)
     chosen: dict[str, tuple] = {}
     for entry in windows:  # a rhythm strip (longer) wins over the short lead of the same name
         lead, rhythm = entry[0], entry[5]
@@ -433,10 +465,10 @@ def _assemble(rows: list[TraceRow], traces: list[RowTrace], pulses: list[Pulse |
     for lead in LEADS:
         signal, confidence[lead] = np.full(n_samples, np.nan), 0.0
         if lead in chosen:
-            confidence[lead] = _lead_confidence(chosen[lead], traces, starts, calibration, n_samples, fs, warnings)
+            confidence[lead] = _lead_confidence(chosen[lead], traces, calibration, n_samples, fs, warnings)
             if confidence[lead] >= config.min_lead_confidence:
-                signal = _blank_panel_start(chosen[lead], traces, starts, calibration, fs, warnings)
-                warnings += _excursion_warnings(chosen[lead], traces, starts, calibration)
+                signal = _blank_panel_start(chosen[lead], traces, calibration, fs, warnings)
+                warnings += _excursion_warnings(chosen[lead], traces, calibration)
             else:
                 warnings.append(f"lead {lead}: confidence {confidence[lead]:.2f} below "
                                 f"min_lead_confidence={config.min_lead_confidence:g}; left as NaN")
@@ -444,7 +476,7 @@ def _assemble(rows: list[TraceRow], traces: list[RowTrace], pulses: list[Pulse |
     boxes, paths = [], {}
     for entry in windows:
         in_recording = chosen[entry[0]] is entry
-        box, path = _box_and_path(entry, starts, rows, traces, calibration, inverse, in_recording)
+        box, path = _box_and_path(entry, rows, traces, calibration, inverse, in_recording)
         boxes.append(box)
         paths[entry[0] if in_recording else f"{entry[0]} ({'rhythm' if entry[5] else 'short'})"] = path
     stack = np.stack(columns, axis=1)
