@@ -20,7 +20,7 @@ from tools.digitize.assembly import NOISE_FULL, row_signal_mv
 from tools.digitize.calibration import EDGE_LAG_FRACTION, find_pulse
 from tools.digitize.ink import paper_noise
 from tools.digitize.result import Calibration
-from tools.digitize.tracing import RowTrace
+from tools.digitize.tracing import RowTrace, trace_row
 from tools.errors import InputError
 from tools.render import RenderConfig, render
 from tools.simulate import SimulationConfig, simulate
@@ -79,6 +79,24 @@ def test_r_apexes_are_read_to_a_pixel(page_and_result) -> None:
     # every apex by 1-3 px (mean error -0.02 mV).
     assert np.mean(np.abs(error_mv)) < 0.012
     assert np.max(np.abs(error_mv)) < 0.03
+
+
+@pytest.mark.parametrize("onset_px", [60.3, 60.4, 60.5, 60.6, 60.7])
+def test_flat_columns_beside_a_qrs_stroke_stay_on_the_baseline(onset_px: float) -> None:
+    # A 3-px line flat at row 120, then a 50-px spike over 16 columns (6.25 px per column): the
+    # flat columns beside its feet also hold a little of the stroke, and their run's centroid
+    # rose towards it by up to 0.35 px, which read the QRS about a pixel wide.
+    canvas = np.zeros((200, 160), np.uint8)
+    corners = np.array([[5, 120], [onset_px, 120], [onset_px + 8, 70], [onset_px + 16, 120], [155, 120]])
+    cv2.polylines(canvas, [np.round(corners * 16).astype(np.int32)], False, 255, thickness=3,
+                  lineType=cv2.LINE_AA, shift=4)
+    dark = canvas / 255.0
+    trace = trace_row(dark > 0.4, dark, (60, 180), (0, 200), (0, 160), 120.0, 3.0, 200 / 25.4)
+    assert trace is not None
+    flat = (trace.bottom_px - trace.top_px + 1 <= 6) & ((trace.x_px < onset_px) | (trace.x_px > onset_px + 16))
+    corner = flat & (trace.bottom_px - trace.top_px + 1 > 5)
+    assert corner.any()
+    assert np.abs(trace.y_px[flat] - 120.0).max() < 0.1
 
 
 def test_paper_noise_is_zero_on_a_render_and_the_pixel_spread_on_noise() -> None:
