@@ -7,6 +7,8 @@ per-lead windows.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 
@@ -308,19 +310,36 @@ def _column_shifts_s(plans: list[RowPlan], rows: list[TraceRow], traces: list[Ro
     return shifts
 
 
+class _Window(NamedTuple):
+    """One printed lead: its row, time window (s) in the output, signal (NaN outside the window),
+    the column (px) of its t = 0 on the deskewed page, and how its name was found."""
+
+    name: str
+    row: int
+    start_s: float
+    end_s: float
+    signal: np.ndarray
+    rhythm: bool
+    origin_px: float
+    identity: str = "layout"
+
+    def x_px(self, t_s: float, px_per_s: float) -> float:
+        """The page column (px) of time ``t_s`` of this lead."""
+        return self.origin_px + t_s * px_per_s
+
+
 def _lead_windows(plans: list[RowPlan], signals: list[np.ndarray], durations: list[float],
                   starts: list[float], shifts_s: dict[int, tuple[float, ...]], px_per_s: float,
-                  fs_hz: float) -> list[tuple[str, int, float, float, np.ndarray, bool, float]]:
-    """(name, row, start_s, end_s, windowed signal, rhythm, origin_px) for every printed lead:
-    column k of a row holds the row's trace from its printed separator (``shifts_s``) on, placed
-    at k column lengths and cut at the next separator; origin_px is the column of the lead's t = 0."""
+                  fs_hz: float) -> list[_Window]:
+    """A window for every printed lead: column k of a row holds the row's trace from its printed
+    separator (``shifts_s``) on, placed at k column lengths and cut at the next separator."""
     out = []
     guard = int(round(SEPARATOR_GUARD_S * fs_hz))
     for r, plan in enumerate(plans):
         if plan.rhythm:
             strip = signals[r].copy()
             strip[:guard] = np.nan
-            out.append((plan.leads[0], r, 0.0, durations[r], strip, True, starts[r]))
+            out.append(_Window(plan.leads[0], r, 0.0, durations[r], strip, True, starts[r]))
             continue
         # Every row of a page spans the same printed time; the longest row measures it best.
         column_s = column_seconds(max(durations), len(plan.leads))
@@ -335,20 +354,20 @@ def _lead_windows(plans: list[RowPlan], signals: list[np.ndarray], durations: li
             windowed = np.full_like(signals[r], np.nan)
             windowed[target[ok]] = signals[r][source[ok]]
             origin_px = starts[r] + shift_n[k] / fs_hz * px_per_s
-            out.append((name, r, k * column_s, (k + 1) * column_s, windowed, False, origin_px))
+            out.append(_Window(name, r, k * column_s, (k + 1) * column_s, windowed, False, origin_px))
     return out
 
 
-def _name_rhythm_strips(windows: list, warnings: list[str]) -> list:
+def _name_rhythm_strips(windows: list[_Window], warnings: list[str]) -> list[_Window]:
     """Windows with each rhythm strip named (the layout's default leads preferred, each used once)
     and how its identity was found."""
-    shorts = {name: sig for name, _, _, _, sig, rhythm, _ in windows if not rhythm}
-    defaults = [name for name, *_, rhythm, _ in windows if rhythm]
+    shorts = {w.name: w.signal for w in windows if not w.rhythm}
+    defaults = [w.name for w in windows if w.rhythm]
     named = []
-    for name, r, a, b, sig, rhythm, origin_px in windows:
-        identity = "layout"
-        if rhythm:
-            found, corr = rhythm_identity(sig, shorts, tuple(defaults))
+    for w in windows:
+        name, r, identity = w.name, w.row, "layout"
+        if w.rhythm:
+            found, corr = rhythm_identity(w.signal, shorts, tuple(defaults))
             if found is None:
                 identity = "layout-default"
                 name = name if name in defaults else defaults[0]
@@ -361,19 +380,19 @@ def _name_rhythm_strips(windows: list, warnings: list[str]) -> list:
                 name, identity = found, "rhythm-correlation"
             if name in defaults:
                 defaults.remove(name)
-        named.append((name, r, a, b, sig, rhythm, identity, origin_px))
+        named.append(w._replace(name=name, identity=identity))
     return named
 
 
-def _lead_confidence(entry: tuple, traces: list[RowTrace], calibration: Calibration,
+def _lead_confidence(w: _Window, traces: list[RowTrace], calibration: Calibration,
                      n_samples: int, fs_hz: float, warnings: list[str]) -> float:
     """0-1: the fraction of the lead's window traced, 0 when the path jumps between separate ink
     in more than MAX_JUMP_FRACTION of its columns (grid lines, text or a neighbour taken for it)
     or runs up and down more than MAX_NEEDLES_PER_S needles per second (grid lines, creases)."""
-    lead, r, a, b, signal, _, _, origin_px = entry
+    lead, r, a, b = w.name, w.row, w.start_s, w.end_s
     lo, hi = int(round(a * fs_hz)), min(n_samples, int(round(b * fs_hz)))
-    coverage = float(np.isfinite(signal[lo:hi]).mean()) if hi > lo else 0.0
-    x0, x1 = origin_px + a * calibration.px_per_s, origin_px + b * calibration.px_per_s
+    coverage = float(np.isfinite(w.signal[lo:hi]).mean()) if hi > lo else 0.0
+    x0, x1 = w.x_px(a, calibration.px_per_s), w.x_px(b, calibration.px_per_s)
     inside = (traces[r].x_px >= x0) & (traces[r].x_px < x1)
     jumps = float(traces[r].jump[inside].mean()) if inside.any() else 0.0
     if jumps > MAX_JUMP_FRACTION:
@@ -387,54 +406,50 @@ def _lead_confidence(entry: tuple, traces: list[RowTrace], calibration: Calibrat
     return round(coverage, 3)
 
 
-def _panel_return_px(entry: tuple, traces: list[RowTrace], calibration: Calibration) -> float | None:
+def _panel_return_px(w: _Window, traces: list[RowTrace], calibration: Calibration) -> float | None:
     """x (px) where the lead's path first reached its trace by a jump across paper within
     ``MAX_EXCURSION_MM`` of its window's start (before it, the path read a label or the
     separator: rendered 3x4 pages with a QRS at a panel's start); None when it did not."""
-    r, a = entry[1], entry[2]
-    x0 = entry[7] + a * calibration.px_per_s
-    return first_return_px(traces[r], x0, x0 + MAX_EXCURSION_MM * calibration.px_per_mm_x)
+    x0 = w.x_px(w.start_s, calibration.px_per_s)
+    return first_return_px(traces[w.row], x0, x0 + MAX_EXCURSION_MM * calibration.px_per_mm_x)
 
 
-def _blank_panel_start(entry: tuple, traces: list[RowTrace], calibration: Calibration,
+def _blank_panel_start(w: _Window, back_px: float | None, calibration: Calibration,
                        fs_hz: float, warnings: list[str]) -> np.ndarray:
-    """The lead's windowed signal, NaN from its window's start up to where its path reached the
-    trace (``_panel_return_px``), with a warning."""
-    lead, _, a, _, signal = entry[:5]
-    back = _panel_return_px(entry, traces, calibration)
-    t_back = a if back is None else (back - entry[7]) / calibration.px_per_s
+    """The lead's windowed signal, NaN from its window's start up to ``back_px``, where its path
+    reached the trace (``_panel_return_px``), with a warning."""
+    lead, a = w.name, w.start_s
+    t_back = a if back_px is None else (back_px - w.origin_px) / calibration.px_per_s
     if t_back - a <= SEPARATOR_GUARD_S:  # none, or within the guard that is NaN already
-        return signal
-    blanked = signal.copy()
+        return w.signal
+    blanked = w.signal.copy()
     blanked[int(round(a * fs_hz)):int(np.ceil(t_back * fs_hz))] = np.nan
     warnings.append(f"lead {lead}: the path reached its trace across paper only {1000 * (t_back - a):.0f} ms into "
                     f"its window (at {t_back:.2f} s; before it, other ink such as the printed label); left NaN before")
     return blanked
 
 
-def _excursion_warnings(entry: tuple, traces: list[RowTrace], calibration: Calibration) -> list[str]:
+def _excursion_warnings(w: _Window, traces: list[RowTrace], calibration: Calibration) -> list[str]:
     """One warning per stretch of the lead's window where its path left the trace for other ink
     across paper and came back (``RowTrace.off_trace_x_px``; those samples are NaN)."""
-    lead, r, a, b = entry[:4]
-    t = (traces[r].off_trace_x_px - entry[7]) / calibration.px_per_s
-    inside = t[(t[:, 0] >= a) & (t[:, 0] < b)]
-    return [f"lead {lead}: the path left its trace across paper at {t0:.2f}-{t1:.2f} s (other ink, e.g. a "
+    t = (traces[w.row].off_trace_x_px - w.origin_px) / calibration.px_per_s
+    inside = t[(t[:, 0] >= w.start_s) & (t[:, 0] < w.end_s)]
+    return [f"lead {w.name}: the path left its trace across paper at {t0:.2f}-{t1:.2f} s (other ink, e.g. a "
             "neighbouring row's wave or a label); left NaN there" for t0, t1 in inside.tolist()]
 
 
-def _box_and_path(entry: tuple, rows: list[TraceRow], traces: list[RowTrace],
+def _box_and_path(w: _Window, back_px: float | None, rows: list[TraceRow], traces: list[RowTrace],
                   calibration: Calibration, inverse: np.ndarray, in_recording: bool) -> tuple[LeadBox, np.ndarray]:
     """The lead's box in the deskewed page and its traced path mapped back to the input image
     (without the columns where the path read other ink: excursions, a panel's start before the
-    path reached its trace)."""
-    lead, r, a, b, _, rhythm, identity, origin_px = entry
-    x0, x1 = origin_px + a * calibration.px_per_s, origin_px + b * calibration.px_per_s
-    box = LeadBox(name=lead, box_px=(int(x0), rows[r].band[0], int(np.ceil(x1)), rows[r].band[1]),
-                  start_s=round(a, 4), end_s=round(b, 4), identity=identity, rhythm=rhythm,
+    path reached its trace, ``back_px``)."""
+    r = w.row
+    x0, x1 = w.x_px(w.start_s, calibration.px_per_s), w.x_px(w.end_s, calibration.px_per_s)
+    box = LeadBox(name=w.name, box_px=(int(x0), rows[r].band[0], int(np.ceil(x1)), rows[r].band[1]),
+                  start_s=round(w.start_s, 4), end_s=round(w.end_s, 4), identity=w.identity, rhythm=w.rhythm,
                   in_recording=in_recording)
     keep = (traces[r].x_px >= x0) & (traces[r].x_px < x1)
-    back = _panel_return_px(entry, traces, calibration)
-    keep &= traces[r].x_px >= (x0 if back is None else back)
+    keep &= traces[r].x_px >= (x0 if back_px is None else back_px)
     keep &= ~off_trace(traces[r], traces[r].x_px)
     xy = np.c_[traces[r].x_px[keep], traces[r].y_px[keep], np.ones(int(keep.sum()))]
     mapped = xy @ inverse.T
@@ -455,30 +470,31 @@ def _assemble(rows: list[TraceRow], traces: list[RowTrace], pulses: list[Pulse |
     shifts_s = _column_shifts_s(plans, rows, traces, starts, durations, dark, calibration, warnings)
     windows = _name_rhythm_strips(_lead_windows(plans, signals, durations, starts, shifts_s, calibration.px_per_s, fs),
                                   warnings)
-    chosen: dict[str, tuple] = {}
-    for entry in windows:  # a rhythm strip (longer) wins over the short lead of the same name
-        lead, rhythm = entry[0], entry[5]
-        if lead not in chosen or (rhythm and not chosen[lead][5]):
-            chosen[lead] = entry
+    chosen: dict[str, int] = {}
+    for i, w in enumerate(windows):  # a rhythm strip (longer) wins over the short lead of the same name
+        if w.name not in chosen or (w.rhythm and not windows[chosen[w.name]].rhythm):
+            chosen[w.name] = i
+    backs = [_panel_return_px(w, traces, calibration) for w in windows]
     inverse = np.linalg.inv(matrix)
     columns, confidence = [], {}
     for lead in LEADS:
         signal, confidence[lead] = np.full(n_samples, np.nan), 0.0
         if lead in chosen:
-            confidence[lead] = _lead_confidence(chosen[lead], traces, calibration, n_samples, fs, warnings)
+            w = windows[chosen[lead]]
+            confidence[lead] = _lead_confidence(w, traces, calibration, n_samples, fs, warnings)
             if confidence[lead] >= config.min_lead_confidence:
-                signal = _blank_panel_start(chosen[lead], traces, calibration, fs, warnings)
-                warnings += _excursion_warnings(chosen[lead], traces, calibration)
+                signal = _blank_panel_start(w, backs[chosen[lead]], calibration, fs, warnings)
+                warnings += _excursion_warnings(w, traces, calibration)
             else:
                 warnings.append(f"lead {lead}: confidence {confidence[lead]:.2f} below "
                                 f"min_lead_confidence={config.min_lead_confidence:g}; left as NaN")
         columns.append(signal)
     boxes, paths = [], {}
-    for entry in windows:
-        in_recording = chosen[entry[0]] is entry
-        box, path = _box_and_path(entry, rows, traces, calibration, inverse, in_recording)
+    for i, w in enumerate(windows):
+        in_recording = chosen[w.name] == i
+        box, path = _box_and_path(w, backs[i], rows, traces, calibration, inverse, in_recording)
         boxes.append(box)
-        paths[entry[0] if in_recording else f"{entry[0]} ({'rhythm' if entry[5] else 'short'})"] = path
+        paths[w.name if in_recording else f"{w.name} ({'rhythm' if w.rhythm else 'short'})"] = path
     stack = np.stack(columns, axis=1)
     traced = int(np.isfinite(stack).any(axis=0).sum())
     if traced < MIN_LEADS:
