@@ -119,6 +119,25 @@ def test_every_record_measured_without_crash(odd_records):
     assert sum(m.rhythm.label is not None for m in measured) >= 0.9 * len(measured)
 
 
+def _annotation(qrs_on_ms: list[int], r_ms: list[int]) -> tuple[np.ndarray, list[str]]:
+    """One lead's LUDB-style annotation at 1000 Hz: a QRS per beat, onset as given, offset R + 40 ms."""
+    samples = [v for on, r in zip(qrs_on_ms, r_ms) for v in (r + on, r, r + 40)]
+    return np.asarray(samples), ["(", "N", ")"] * len(r_ms)
+
+
+@pytest.mark.parametrize(("rank", "pooling", "qrs_ms"), [(1, "beat", 100.0), (1, "lead", 90.0),
+                                                        (2, "beat", 90.0), (2, "lead", 90.0)])
+def test_reference_pooling_by_beat_or_by_lead(rank, pooling, qrs_ms):
+    """Each lead marks one of three beats 10 ms early: per beat the earliest of the leads is always
+    the early mark (100 ms), while each lead's median beat, and rank 2 per beat, ignore it (90 ms)."""
+    r = [1000, 2000, 3000]
+    annotations = {"i": _annotation([-60, -50, -50], r), "ii": _annotation([-50, -60, -50], r),
+                   "iii": _annotation([-50, -50, -60], r)}
+    reference = ludb_reference(annotations, 1000.0, rank=rank, pooling=pooling)
+    assert reference["qrs_ms"] == qrs_ms
+    assert np.isnan(reference["pr_ms"]) and np.isnan(reference["qt_ms"])
+
+
 def test_p_offset_of_leads_facing_the_left_atrium_is_kept():
     """Nine leads' P waves end at -110 ms, three (I, aVR, aVL) at -55 ms, as when the left atrium
     ends the P wave (LUDB 106): 48 ms from the leads' median, those three were rejected as outliers

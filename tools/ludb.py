@@ -10,7 +10,7 @@ Access 2020 (ODC-By 1.0).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -42,50 +42,74 @@ def _waves(samples: np.ndarray, symbols: list[str]) -> list[tuple[str, int, int,
             if c in "pNt" and 0 < i < len(symbols) - 1 and symbols[i - 1] == "(" and symbols[i + 1] == ")"]
 
 
-def _kth(values: list[int], rank: int, latest: bool) -> float:
+def _kth(values: list[float], rank: int, latest: bool) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values, reverse=latest)
     return float(ordered[min(rank, len(ordered)) - 1])
 
 
+_LATEST = {"p_on": False, "p_off": True, "qrs_on": False, "qrs_off": True, "t_off": True}
+
+
+def _beat_points(per: dict[str, list[tuple[str, int, int, int]]], fs_hz: float) -> list[dict[str, Any]]:
+    """Per beat (QRS peaks of the leads within ``_CLUSTER_S``): ``r`` (median peak, samples) and,
+    per fiducial, the ``(lead, sample)`` pairs of every annotation of it (P waves within
+    ``_MAX_P_TO_QRS_S`` before the beat's earliest QRS onset, T waves after its latest offset)."""
+    qrs = sorted((w[2], lead, w) for lead, ws in per.items() for w in ws if w[0] == "N")
+    clusters: list[list[tuple[int, str, tuple]]] = []
+    for item in qrs:
+        if clusters and item[0] - clusters[-1][-1][0] < _CLUSTER_S * fs_hz:
+            clusters[-1].append(item)
+        else:
+            clusters.append([item])
+    beats = [{"r": float(np.median([p for p, _, _ in c])), "qrs_on": [(ld, w[1]) for _, ld, w in c],
+              "qrs_off": [(ld, w[3]) for _, ld, w in c]} for c in clusters]
+    for i, beat in enumerate(beats):
+        prev_off = _kth([v for _, v in beats[i - 1]["qrs_off"]], 1, True) if i else -np.inf
+        first_on, last_off = _kth([v for _, v in beat["qrs_on"]], 1, False), _kth([v for _, v in beat["qrs_off"]], 1, True)
+        next_on = _kth([v for _, v in beats[i + 1]["qrs_on"]], 1, False) if i + 1 < len(beats) else np.inf
+        ps = [(ld, w) for ld, ws in per.items() for w in ws if w[0] == "p" and prev_off < w[2] < first_on
+              and first_on - w[2] < _MAX_P_TO_QRS_S * fs_hz]
+        ts = [(ld, w) for ld, ws in per.items() for w in ws if w[0] == "t" and last_off < w[2] < next_on]
+        beat["p_on"], beat["p_off"] = [(ld, w[1]) for ld, w in ps], [(ld, w[3]) for ld, w in ps]
+        beat["t_off"] = [(ld, w[3]) for ld, w in ts]
+    return beats
+
+
 def ludb_reference(annotations: dict[str, tuple[np.ndarray, list[str]]], fs_hz: float,
-                   leads: tuple[str, ...] = LUDB_LEADS, rank: int = 1) -> dict[str, Any]:
+                   leads: tuple[str, ...] = LUDB_LEADS, rank: int = 1,
+                   pooling: Literal["beat", "lead"] = "beat") -> dict[str, Any]:
     """Global reference intervals of one LUDB record from its per-lead annotations.
 
-    Per beat: QRS onset = earliest onset over ``leads``, QRS offset and T end = latest offset,
-    P onset earliest, P offset latest (``rank`` = 2: the second earliest / latest, which drops
-    one lead's outlying annotation). Per record: the median of each interval over the beats
-    where it is defined (NaN when fewer than two beats define it).
+    Global points: QRS onset = earliest onset over ``leads``, QRS offset and T end = latest
+    offset, P onset earliest, P offset latest (``rank`` = 2: the second earliest / latest, which
+    drops one lead's outlying annotation). ``pooling="beat"``: global points per beat, then the
+    median of each interval over the beats where it is defined (NaN when fewer than two beats
+    define it). ``pooling="lead"``: each lead's points are first reduced to their median over the
+    beats (relative to each beat's QRS peak; NaN for a lead with fewer than two) — the
+    cardiologists' median beat, the analogue of a median-beat measurement, free of the
+    beat-to-beat scatter of their placements — and the global points taken over those.
 
     Returns
     -------
     dict
         ``p_duration_ms``, ``pr_ms``, ``qrs_ms``, ``qt_ms`` (float, NaN if undefined) and
-        ``beats`` (list of per-beat dicts of sample indices).
+        ``beats`` (list of per-beat dicts of global sample indices, ``pooling="beat"``).
     """
-    per = {ld: _waves(*annotations[ld]) for ld in leads if ld in annotations}
-    qrs = sorted((w[2], w) for ws in per.values() for w in ws if w[0] == "N")
-    clusters: list[list[tuple[int, tuple]]] = []
-    for peak, wave in qrs:
-        if clusters and peak - clusters[-1][-1][0] < _CLUSTER_S * fs_hz:
-            clusters[-1].append((peak, wave))
-        else:
-            clusters.append([(peak, wave)])
-    beats = [{"qrs_on": _kth([w[1] for _, w in c], rank, False), "qrs_off": _kth([w[3] for _, w in c], rank, True),
-              "r": float(np.median([p for p, _ in c]))} for c in clusters]
-    for i, beat in enumerate(beats):
-        prev_off = beats[i - 1]["qrs_off"] if i else -np.inf
-        next_on = beats[i + 1]["qrs_on"] if i + 1 < len(beats) else np.inf
-        ps = [w for ws in per.values() for w in ws if w[0] == "p" and prev_off < w[2] < beat["qrs_on"]
-              and beat["qrs_on"] - w[2] < _MAX_P_TO_QRS_S * fs_hz]
-        ts = [w for ws in per.values() for w in ws if w[0] == "t" and beat["qrs_off"] < w[2] < next_on]
-        beat["p_on"] = _kth([w[1] for w in ps], rank, False)
-        beat["p_off"] = _kth([w[3] for w in ps], rank, True)
-        beat["t_off"] = _kth([w[3] for w in ts], rank, True)
-    out: dict[str, Any] = {"beats": beats}
+    beats = _beat_points({ld: _waves(*annotations[ld]) for ld in leads if ld in annotations}, fs_hz)
+    out: dict[str, Any] = {"beats": [{"r": b["r"], **{k: _kth([v for _, v in b[k]], rank, late)
+                                                       for k, late in _LATEST.items()}} for b in beats]}
+    if pooling == "lead":
+        points = {}
+        for k, late in _LATEST.items():
+            per_lead = [[v - b["r"] for b in beats for lead, v in b[k] if lead == ld] for ld in leads]
+            points[k] = _kth([float(np.median(v)) for v in per_lead if len(v) >= 2], rank, late)
+        for name, (a, b) in INTERVAL_SPANS.items():
+            out[name] = (points[b] - points[a]) * 1000.0 / fs_hz
+        return out
     for name, (a, b) in INTERVAL_SPANS.items():
-        values = np.array([beat[b] - beat[a] for beat in beats], dtype=float) * 1000.0 / fs_hz
+        values = np.array([beat[b] - beat[a] for beat in out["beats"]], dtype=float) * 1000.0 / fs_hz
         values = values[np.isfinite(values)]
         out[name] = float(np.median(values)) if values.size >= 2 else float("nan")
     return out
