@@ -12,6 +12,7 @@ import re
 from agent.context import AgentContext
 from agent.crosscheck import check_claims
 from agent.report import FollowUpAnswer, GroundedReport, MeasuredValue, Statement
+from agent.report_views import evidence_text
 from agent.state import AgentState
 from models.claims import parse_claims
 from models.errors import ModelError
@@ -37,17 +38,7 @@ def _matches(statement: Statement, categories: set[str]) -> bool:
 
 
 def _line(statement: Statement) -> str:
-    ev = statement.evidence
-    parts = [f"{statement.text} [{statement.source}]"]
-    if ev.leads:
-        parts.append(f"leads {', '.join(ev.leads)}")
-    if ev.window_s:
-        parts.append(f"{ev.window_s[0]:.2f}–{ev.window_s[1]:.2f} s")
-    if ev.values:
-        parts.append(", ".join(f"{k} = {v}" for k, v in ev.values.items()))
-    if ev.criteria:
-        parts.append(f"criterion: {ev.criteria}")
-    return " — ".join(parts)
+    return f"{statement.text} [{statement.source}] — {evidence_text(statement)}"
 
 
 def _value_line(row: MeasuredValue) -> str:

@@ -14,7 +14,7 @@ from typing import Literal
 
 from agent.report import GroundedReport, Statement
 
-__all__ = ["render_report", "to_markdown", "to_html"]
+__all__ = ["evidence_text", "render_report", "to_html", "to_markdown"]
 
 Format = Literal["json", "md", "html"]
 _SOURCE_COLOURS = {"measured": "#1b5e20", "agreed": "#0d47a1", "disputed": "#b71c1c", "model": "#6d4c41"}
@@ -31,7 +31,8 @@ def render_report(report: GroundedReport, fmt: Format) -> str:
     raise ValueError(f"unknown report format {fmt!r}")
 
 
-def _evidence_text(statement: Statement) -> str:
+def evidence_text(statement: Statement) -> str:
+    """A statement's evidence on one line: leads; time window (s); values (3 significant digits); criterion."""
     ev = statement.evidence
     parts = []
     if ev.leads:
@@ -68,7 +69,7 @@ def to_markdown(report: GroundedReport) -> str:
                 *[f"| {a} | {b} | {c} |" for a, b, c in _rows(report)], ""]
     if report.statements:
         out += ["## Statements", "| statement | source | confidence | evidence |", "|---|---|---|---|",
-                *[f"| {s.text} | {s.source} | {s.confidence} | {_evidence_text(s)} |" for s in report.statements], ""]
+                *[f"| {s.text} | {s.source} | {s.confidence} | {evidence_text(s)} |" for s in report.statements], ""]
     if report.disputes:
         out += ["## Disputes", *[f"- **{d.claim}**: model {d.model_value}, measured {d.measured_value} "
                                  f"(tolerance {d.tolerance}) → {d.resolution}, shown as {d.final_source}"
@@ -123,7 +124,7 @@ def to_html(report: GroundedReport) -> str:
                                                   [[e(a), e(b), e(c or "")] for a, b, c in _rows(report)])]
     if report.statements:
         parts += ["<h2>Statements</h2>", _table(["statement", "source", "confidence", "evidence"], [
-            [e(s.text), _badge(s.source), e(s.confidence), e(_evidence_text(s))] for s in report.statements])]
+            [e(s.text), _badge(s.source), e(s.confidence), e(evidence_text(s))] for s in report.statements])]
     if report.disputes:
         parts += ["<h2>Disputes</h2>", _table(["model claim", "model", "measured", "tolerance", "resolution"], [
             [e(d.claim), e(str(d.model_value)), e(str(d.measured_value)), e(d.tolerance),

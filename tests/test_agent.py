@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import numpy as np
 import pytest
@@ -189,6 +190,8 @@ async def test_follow_ups_are_answered_from_stored_measurements_across_processes
     async with ECGAgent(config) as agent:
         report = await agent.interpret(long_qt.recording, "Why is the QTc flagged?")
     assert report.followups and "qtc_ms.bazett" in report.followups[0].answer
+    # evidence values are rounded as in the report tables (it read "qt_ms = 478.00000000000006")
+    assert not re.search(r"\d\.\d{5,}", report.followups[0].answer), report.followups[0].answer
     async with ECGAgent(config) as agent:  # a new agent, same SQLite file
         answer = await agent.ask(report.thread_id, "Which leads show ST elevation?")
         stored = await agent.report(report.thread_id)

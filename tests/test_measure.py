@@ -73,6 +73,16 @@ def test_atrial_flutter_and_its_wave_rate():
     assert abs(result.global_.atrial_rate_bpm - sim.truth.atrial_rate_bpm) <= 0.1 * sim.truth.atrial_rate_bpm
 
 
+def test_first_degree_block_keeps_its_atrial_rate():
+    """Every P wave is still conducted: the atrial rate is the sinus rate (it was withheld as if
+    some P waves were blocked)."""
+    sim = _sim(7, ("av_block_1",))
+    result = measure(sim.recording, CONFIG)
+    assert result.rhythm.av_block == "av_block_1"
+    assert abs(result.global_.atrial_rate_bpm - sim.truth.atrial_rate_bpm) <= 0.05 * sim.truth.atrial_rate_bpm
+    assert "global.atrial_rate_bpm" not in result.not_measurable
+
+
 @pytest.mark.parametrize("labels,code", [(("rbbb",), "rbbb"), (("lbbb",), "lbbb"), (("av_block_1",), "av_block_1"),
                                          (("left_axis_deviation",), "left_axis_deviation"), (("pvc",), "pvc")])
 def test_statements_found_with_evidence(labels, code):

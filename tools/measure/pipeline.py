@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from tools.errors import InputError, MeasurementError
-from tools.measure.atrial import AtrialActivity, atrial_waves, locate_p_waves
+from tools.measure.atrial import AtrialActivity, AtrialWaves, atrial_waves, locate_p_waves
 from tools.measure.beats import Beats, detect_beats
 from tools.measure.config import MeasureConfig
 from tools.measure.delineation import FIDUCIALS, Delineation, delineate, p_timing_doubt
@@ -176,9 +176,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     elif p_doubt:
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv,
                         {**d.reasons, "p_on": p_doubt, "p_off": p_doubt})
-    atrial_rate = rates.heart_rate_bpm if rhythm.label and rhythm.label.startswith("sinus") and not rhythm.av_block \
-        else rhythm.evidence.values["flutter_wave_rate_bpm"] if rhythm.label == "atrial_flutter" \
-        else waves.dissociated.rate_bpm if rhythm.label == "av_block_3" else None
+    atrial_rate = _atrial_rate(rhythm, rates, waves)
     rhythm, paced_reasons, stimulus_s = _paced_rhythm(rhythm, beats, spikes, d.global_s["qrs_on"], fs)
     if stimulus_s is not None and d.global_s["qrs_on"] is not None and d.global_s["qrs_on"] < stimulus_s:
         # No ventricular activity precedes the stimulus: an earlier onset is the removed spike's trace.
@@ -209,6 +207,17 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         | paced_reasons)
     result._median_mv = median.signal_mv
     return result
+
+
+def _atrial_rate(rhythm: Rhythm, rates: RateStats, waves: AtrialWaves) -> float | None:
+    """Atrial rate (bpm): the ventricular rate where every P wave is conducted (sinus rhythms, also
+    with first-degree block), the F-wave rate in flutter, the dissociated P-wave rate in
+    third-degree block; None otherwise (AF, second-degree block, no P wave)."""
+    if rhythm.label and rhythm.label.startswith("sinus") and rhythm.av_block in (None, "av_block_1"):
+        return rates.heart_rate_bpm
+    if rhythm.label == "atrial_flutter":
+        return rhythm.evidence.values["flutter_wave_rate_bpm"]
+    return waves.dissociated.rate_bpm if rhythm.label == "av_block_3" else None
 
 
 def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: float | None,
