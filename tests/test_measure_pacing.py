@@ -1,5 +1,5 @@
-"""Pacing spikes (tools.measure.preprocess) and paced rhythms (tools.measure.pipeline), the
-``paced_rhythm`` claim pattern (models.claims)."""
+"""Pacing spikes and stimuli stored as steps (tools.measure.preprocess), paced rhythms
+(tools.measure.pipeline), the ``paced_rhythm`` claim pattern (models.claims)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from tests.conftest import shared_path
 from tests.test_measure import _as_3x4_page
 from tools.ludb import ludb_labels, ludb_reference, read_ludb_annotations
 from tools.measure import MeasureConfig, measure
-from tools.measure.preprocess import paced_beats, remove_pacing_spikes
+from tools.measure.beats import detect_beats
+from tools.measure.preprocess import filter_leads, locked_steps, paced_beats, pacing_steps, remove_pacing_spikes
 from tools.record_io import read_record
 from tools.recording import LEADS, Recording
 from tools.simulate import sample_config, simulate
@@ -20,10 +21,13 @@ CONFIG = MeasureConfig()
 FS = 500.0
 # One spike vector seen in the 12 leads (mV): limb leads obey Einthoven (III = II - I, ...).
 _SPIKE_MV = dict(zip(LEADS, (3.0, 4.0, 1.0, -3.5, 1.0, 2.5, -2.0, -1.0, 1.0, 3.0, 4.0, 4.0)))
-# LUDB records with "Cardiac pacing" whose stored signal shows spikes the detector must find
-# (45 and 111 are paced too, but their artefacts are a decaying step and a 26-ms box: see docs).
+# LUDB records with "Cardiac pacing" whose stored signal shows spikes the detector must find; 45 and
+# 111 store their stimuli as a decaying step and a 26-ms box instead (see docs, "Paced ECGs").
 LUDB_SPIKES = (34, 74, 90, 93, 95)
-LUDB_VENTRICULAR_PACED = (34, 74, 90, 93)
+LUDB_STORED_STEPS = (45, 111)
+LUDB_VENTRICULAR_PACED = (34, 74, 90, 93, 45, 111)
+# Non-paced LUDB records whose recorder left one-sample steps where it joined segments.
+LUDB_SEGMENT_JOINS = (43, 99, 109)
 BUNDLE_CODES = {"rbbb", "lbbb", "ivcd", "lafb"}
 QT_CODES = {"long_qt", "short_qt"}
 
@@ -35,6 +39,32 @@ def _add_spikes(recording: Recording, times_s: list[float], scale: float = 1.0) 
     for t in times_s:
         signal[round(t * recording.fs_hz)] += amplitude
     return recording.with_signal(signal)
+
+
+def _add_stored_stimuli(recording: Recording, times_s: list[float], shape: str, scale: float = 0.05) -> Recording:
+    """A stimulus as some recorders store it, the same vector in every lead: a one-sample step
+    decaying with a 4-ms time constant (``"decay"``, LUDB 45) or a 26-ms box (``"box"``, LUDB 111)."""
+    fs = recording.fs_hz
+    signal = np.array(recording.signal_mv)
+    amplitude = np.array([_SPIKE_MV[lead] for lead in recording.leads]) * scale
+    n = int(0.026 * fs)
+    profile = np.exp(-np.arange(n) / fs / 0.004) if shape == "decay" else np.ones(n)
+    for t in times_s:
+        start = round(t * fs)
+        signal[start:start + n] += profile[:, None] * amplitude
+    return recording.with_signal(signal)
+
+
+def _pacing_found(recording: Recording) -> bool:
+    """What ``measure`` flags as pacing: spikes, or steps locked to the dominant QRS complexes."""
+    signal, fs = recording.signal_mv, recording.fs_hz
+    if remove_pacing_spikes(signal, fs, recording.leads)[1].size:
+        return True
+    steps = pacing_steps(signal, fs, recording.leads)
+    if steps.size < 3:  # locked_steps needs 3 (test_locked_steps_exact): skip the beat detection
+        return False
+    beats = detect_beats(filter_leads(signal, fs, CONFIG.detection_lowpass_hz, CONFIG), fs, CONFIG)
+    return locked_steps(steps, beats.r_samples[beats.dominant], fs).size > 0
 
 
 def _ventricular_spikes(sim, lead_s: float = 0.01) -> list[float]:
@@ -143,12 +173,56 @@ def test_paced_beats_exact():
     assert not empty.ventricular.any() and not empty.atrial.any()
 
 
+@pytest.mark.parametrize(("shape", "fs_hz"), [("decay", 500.0), ("box", 500.0), ("box", 1000.0)])
+def test_stimuli_stored_as_steps_give_paced_rhythm(shape, fs_hz):
+    sim = simulate(sample_config(1, fs_hz=fs_hz, labels=["lbbb"]))
+    times = _ventricular_spikes(sim, lead_s=0.03)
+    stored = _add_stored_stimuli(sim.recording, times, shape)
+    assert remove_pacing_spikes(stored.signal_mv, fs_hz, stored.leads)[1].size == 0  # the running median keeps them
+    result = measure(stored, CONFIG)
+    assert "pacing" in result.quality.flags and result.rhythm.label == "paced_rhythm"
+    assert not {s.code for s in result.statements} & BUNDLE_CODES
+    # one stimulus per beat at the step (a box's trailing edge is not another one)
+    found = np.array(result.quality.pacing_spike_times_s)
+    assert len(found) == len(times) and np.max(np.abs(found - np.array(times))) <= 1.5 / fs_hz
+
+
+def test_steps_not_locked_to_the_qrs_are_not_pacing():
+    """Segment-join steps fall anywhere in the cycle; steps before only 70 % of the beats are not enough."""
+    sim = simulate(sample_config(1, fs_hz=FS, labels=["lbbb"]))
+    on = [b.qrs_on_s for b in sim.truth.beats if b.qrs_on_s is not None]
+    times = [on[i] + f * (on[i + 1] - on[i]) for i, f in zip((1, 3, 5, 7, 9), (0.3, 0.5, 0.7, 0.45, 0.6), strict=True)]
+    stored = _add_stored_stimuli(sim.recording, times, "box")
+    assert pacing_steps(stored.signal_mv, FS, stored.leads).size >= 2 * len(times) - 1  # both edges of each box
+    assert "pacing" not in measure(stored, CONFIG).quality.flags
+    paced = _ventricular_spikes(sim, lead_s=0.03)
+    stored = _add_stored_stimuli(sim.recording, paced[:int(0.7 * len(paced))], "decay")
+    assert "pacing" not in measure(stored, CONFIG).quality.flags
+
+
+def test_locked_steps_exact():
+    r = np.arange(10) * 500 + 600
+    assert locked_steps(r - 40, r, FS).tolist() == (r - 40).tolist()
+    jittered = r - 40 + np.array([0, 3, -3, 1, 0, -2, 3, 0, 1, -1])  # within the 6 ms (3 samples) allowed
+    assert locked_steps(jittered, r, FS).tolist() == jittered.tolist()
+    joins = np.array([100, 1777, 3333])  # not at the delay: dropped
+    assert locked_steps(np.sort(np.concatenate([r - 40, joins])), r, FS).tolist() == (r - 40).tolist()
+    assert locked_steps(r[:7] - 40, r, FS).size == 0  # 7 of 10 beats < 80 %
+    assert locked_steps(r[:8] - 40, r, FS).tolist() == (r[:8] - 40).tolist()
+    boxes = np.sort(np.concatenate([r - 40, r - 27]))  # a box's trailing edge 26 ms later
+    assert locked_steps(boxes, r, FS).tolist() == (r - 40).tolist()
+    atrial_and_ventricular = np.sort(np.concatenate([r - 40, r - 140]))  # each at its own delay
+    assert locked_steps(atrial_and_ventricular, r, FS).tolist() == atrial_and_ventricular.tolist()
+    assert locked_steps(r + 5, r, FS).size == 0  # after the fiducial: not a stimulus
+    assert locked_steps(r[:3] - 40, r[:3], FS).size == 3 and locked_steps(r[:2] - 40, r[:2], FS).size == 0
+
+
 # ---- specificity: no pacing flag on non-paced records -------------------------------------------
 def test_no_spikes_on_noisy_simulated_records():
     flagged = []
     for seed in range(60):
         rec = simulate(sample_config(seed, fs_hz=FS, noisy=True)).recording
-        if remove_pacing_spikes(rec.signal_mv, rec.fs_hz, rec.leads)[1].size:
+        if _pacing_found(rec):
             flagged.append(seed)
     assert not flagged
 
@@ -161,13 +235,13 @@ def test_no_spikes_on_slow_or_wide_rhythms_direct_and_on_3x4_pages(seed, code):
     for noisy in (False, True):
         rec = simulate(sample_config(seed, fs_hz=FS, labels=[code], noisy=noisy)).recording
         for version in (rec, _as_3x4_page(rec)):
-            assert remove_pacing_spikes(version.signal_mv, FS, version.leads)[1].size == 0
+            assert not _pacing_found(version)
 
 
 def test_no_spikes_on_real_records():
     for name in ("JS00001.hea", "s0010_re.hea", "00001_lr.hea", "100.hea"):
         rec = read_record(shared_path("records", name))
-        assert remove_pacing_spikes(rec.signal_mv, rec.fs_hz, rec.leads)[1].size == 0, name
+        assert not _pacing_found(rec), name
 
 
 # ---- LUDB ----------------------------------------------------------------------------------------
@@ -179,10 +253,8 @@ def test_ludb_non_paced_records_have_no_spikes():
     labels = ludb_labels(shared_path("ludb", "ludb.csv"))
     flagged = []
     for rec_id, lab in labels.items():
-        if not lab["pacing"]:
-            rec = _ludb(rec_id)
-            if remove_pacing_spikes(rec.signal_mv, rec.fs_hz, rec.leads)[1].size:
-                flagged.append(rec_id)
+        if not lab["pacing"] and _pacing_found(_ludb(rec_id)):
+            flagged.append(rec_id)
     assert len([i for i in labels if not labels[i]["pacing"]]) >= 140 and not flagged
 
 
@@ -196,6 +268,26 @@ def test_ludb_paced_records_with_visible_spikes_are_flagged(rec_id):
         result = measure(rec, CONFIG)
         assert result.rhythm.label == "paced_rhythm" and "pacing" in result.quality.flags
         assert not {s.code for s in result.statements} & BUNDLE_CODES
+
+
+@pytest.mark.parametrize("rec_id", LUDB_STORED_STEPS)
+def test_ludb_stimuli_stored_as_steps_are_found(rec_id):
+    assert ludb_labels(shared_path("ludb", "ludb.csv"))[rec_id]["pacing"]
+    rec = _ludb(rec_id)
+    assert remove_pacing_spikes(rec.signal_mv, rec.fs_hz, rec.leads)[1].size == 0
+    result = measure(rec, CONFIG)
+    assert result.rhythm.label == "paced_rhythm" and "pacing" in result.quality.flags
+    assert not {s.code for s in result.statements} & (BUNDLE_CODES | QT_CODES)
+    dominant = result.rhythm.evidence.values["dominant_count"]
+    assert result.rhythm.evidence.values["ventricular_paced_count"] >= 0.8 * dominant
+
+
+@pytest.mark.parametrize("rec_id", LUDB_SEGMENT_JOINS)
+def test_ludb_segment_join_steps_are_not_pacing(rec_id):
+    rec = _ludb(rec_id)
+    assert not ludb_labels(shared_path("ludb", "ludb.csv"))[rec_id]["pacing"]
+    assert pacing_steps(rec.signal_mv, rec.fs_hz, rec.leads).size >= 3  # the steps are there...
+    assert "pacing" not in measure(rec, CONFIG).quality.flags  # ...but not locked to the QRS
 
 
 def test_ludb_paced_qrs_starts_at_the_stimulus():

@@ -20,7 +20,9 @@ from tools.measure.median_beat import MedianBeats, median_beats
 from tools.measure.preprocess import (
     SPIKE_MIN_FS_HZ,
     filter_leads,
+    locked_steps,
     paced_beats,
+    pacing_steps,
     remove_pacing_spikes,
 )
 from tools.measure.quality import lead_quality, limb_reversal_suspected
@@ -153,6 +155,8 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     if not np.isfinite(filtered).any():
         raise MeasurementError("no lead has 0.5 s of continuous signal: nothing can be measured")
     beats = detect_beats(detection, fs, config)
+    if not spikes.size:  # stimuli stored as steps, which the running median keeps (see "Paced ECGs")
+        spikes = locked_steps(pacing_steps(recording.signal_mv, fs, leads), beats.r_samples[beats.dominant], fs)
     n_beats = len(beats.r_samples)
     rates = rate_stats(beats, fs)
     median = median_beats(filtered, beats, fs, config)

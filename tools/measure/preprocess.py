@@ -1,4 +1,5 @@
-"""Conditioned signals: pacing spikes removed, baseline wander and high-frequency noise filtered.
+"""Conditioned signals: pacing spikes removed, baseline wander and high-frequency noise filtered;
+pacing stimuli stored as steps found (not removed: their trace is longer than a spike's).
 
 Every finite run of a lead is filtered on its own, so NaN gaps (digitized 3x4 pages) neither
 spread nor leak into neighbouring samples; runs too short to filter become NaN.
@@ -10,12 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage, signal
 
 from tools.measure.config import MeasureConfig
 
-__all__ = ["SPIKE_MIN_FS_HZ", "PacedBeats", "filter_leads", "finite_runs", "paced_beats", "remove_pacing_spikes",
-           "run_interior"]
+__all__ = ["SPIKE_MIN_FS_HZ", "PacedBeats", "filter_leads", "finite_runs", "locked_steps", "paced_beats",
+           "pacing_steps", "remove_pacing_spikes", "run_interior"]
 
 # Pacemaker spikes last < 2 ms (1-3 samples at 500 Hz): a spike is what a 10-ms running median
 # removes. Its height is judged against the lead's own QRS slope, not in mV, because records are
@@ -38,6 +40,19 @@ SPIKE_MIN_FS_HZ = 250.0  # below this a pacing spike cannot be told from a sharp
 # negative margin. A spike earlier than that but within a PR interval of the QRS starts a paced P wave.
 _VENTRICULAR_LAG_S = (-0.05, 0.06)
 _ATRIAL_MAX_LAG_S = 0.35
+# Some recorders store the stimulus as a one-sample step (LUDB 45: a step decaying in ~15 ms; 111: a
+# 26-ms box held flat at both edges), which the running median keeps. A step is a jump of at least
+# half the lead's QRS step per sample, with the trace flat (< 1/4 of the jump) over the 6 ms before
+# it and not continuing the jump on the next sample (a QRS upstroke does). Recorders also leave such
+# steps where they join segments (non-paced LUDB 43, 99, 109: 3-7 per record, anywhere in the cycle),
+# so a step counts only when one fixed delay links it to >= 80 % of the dominant QRS complexes.
+_STEP_SLOPE_RATIO = 0.5
+_STEP_FLAT_RATIO = 0.25
+_STEP_FLAT_S = 0.006
+_STEP_LOCK_S = 0.006  # the same paced QRS, aligned by template, lands within a few samples
+_STEP_LOCKED_FRACTION = 0.8
+_STEP_MIN_LOCKED = 3
+_STEP_BOX_S = 0.04  # a stored box's trailing edge (LUDB 111: 26 ms after its start) is not another stimulus
 
 
 def finite_runs(column: np.ndarray) -> list[tuple[int, int]]:
@@ -71,15 +86,45 @@ def _qrs_slope_mv(smooth_mv: np.ndarray, finite: np.ndarray, fs_hz: float) -> np
     return slope
 
 
-def _spike_score(signal_mv: np.ndarray, fs_hz: float, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(score, smooth): residual of a ``size``-sample running median over the lead's QRS slope, both
+def _median_size(fs_hz: float) -> int:
+    """Samples (odd, >= 3) of the running median that removes a spike."""
+    return max(3, round(_SPIKE_MEDIAN_S * fs_hz) | 1)
+
+
+def _smooth_and_slope(signal_mv: np.ndarray, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """(smooth, slope): the running median (spikes and steps removed, NaN read as 0),
+    (n_samples, n_leads) in mV, and each lead's QRS step per sample on it, (n_leads,) in mV."""
+    finite = np.isfinite(signal_mv)
+    smooth = ndimage.median_filter(np.where(finite, signal_mv, 0.0), size=(_median_size(fs_hz), 1), mode="nearest")
+    return smooth, _qrs_slope_mv(smooth, finite, fs_hz)
+
+
+def _spike_score(signal_mv: np.ndarray, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """(score, smooth): residual of the running median over the lead's QRS slope, both
     (n_samples, n_leads); the score is 0 within ``_SPIKE_EDGE_S`` of a NaN gap or the record's ends."""
     finite = np.isfinite(signal_mv)
-    filled = np.where(finite, signal_mv, 0.0)
-    smooth = ndimage.median_filter(filled, size=(size, 1), mode="nearest")
+    smooth, slope = _smooth_and_slope(signal_mv, fs_hz)
     inner = run_interior(finite, int(_SPIKE_EDGE_S * fs_hz), trim_record_ends=True)
-    score = np.abs(filled - smooth) / _qrs_slope_mv(smooth, finite, fs_hz)
+    score = np.abs(np.where(finite, signal_mv, 0.0) - smooth) / slope
     return np.where(inner, score, 0.0), smooth
+
+
+def _multi_lead_events(found: np.ndarray, score: np.ndarray, fs_hz: float,
+                       leads: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Events ``found`` within ±2 ms in >= 3 independent leads (the limb leads count as 2).
+
+    ``found`` (bool) and ``score`` are (n_samples, n_leads). Returns the event labels
+    (n_samples,) int (0 = none) and one sample per event (n_events,) int: where the summed score
+    of the leads that see the event peaks.
+    """
+    align = 2 * max(1, round(_SPIKE_ALIGN_S * fs_hz)) + 1
+    hit = ndimage.maximum_filter1d(found.astype(np.int8), align, axis=0)
+    limb = np.array([name in _LIMB_LEADS for name in leads])
+    n_leads = np.minimum(hit[:, limb].sum(axis=1), _SPIKE_MAX_LIMB_LEADS) + hit[:, ~limb].sum(axis=1)
+    labels, n_events = ndimage.label(n_leads >= _SPIKE_MIN_LEADS)
+    strength = np.where(hit > 0, score, 0.0).sum(axis=1)
+    peaks = np.array(ndimage.maximum_position(strength, labels, range(1, n_events + 1)), dtype=int).reshape(-1)
+    return labels, peaks
 
 
 def remove_pacing_spikes(signal_mv: np.ndarray, fs_hz: float,
@@ -108,20 +153,92 @@ def remove_pacing_spikes(signal_mv: np.ndarray, fs_hz: float,
     none = np.zeros(0, dtype=int)
     if fs_hz < SPIKE_MIN_FS_HZ or signal_mv.shape[0] <= _SLOPE_BLOCK_S * fs_hz:
         return signal_mv, none
-    size = max(3, round(_SPIKE_MEDIAN_S * fs_hz) | 1)
-    score, smooth = _spike_score(signal_mv, fs_hz, size)
-    align = 2 * max(1, round(_SPIKE_ALIGN_S * fs_hz)) + 1
-    hit = ndimage.maximum_filter1d((score > _SPIKE_SLOPE_RATIO).astype(np.int8), align, axis=0)
-    limb = np.array([name in _LIMB_LEADS for name in leads])
-    n_leads = np.minimum(hit[:, limb].sum(axis=1), _SPIKE_MAX_LIMB_LEADS) + hit[:, ~limb].sum(axis=1)
-    labels, n_events = ndimage.label(n_leads >= _SPIKE_MIN_LEADS)
-    if n_events < _SPIKE_MIN_EVENTS:
+    score, smooth = _spike_score(signal_mv, fs_hz)
+    labels, spikes = _multi_lead_events(score > _SPIKE_SLOPE_RATIO, score, fs_hz, leads)
+    if spikes.size < _SPIKE_MIN_EVENTS:
         return signal_mv, none
-    strength = np.where(hit > 0, score, 0.0).sum(axis=1)
-    spikes = np.array(ndimage.maximum_position(strength, labels, range(1, n_events + 1)), dtype=int)[:, 0]
-    events = ndimage.binary_dilation(labels > 0, iterations=size)
+    events = ndimage.binary_dilation(labels > 0, iterations=_median_size(fs_hz))
     cleaned = np.where(events[:, None] & np.isfinite(signal_mv), smooth, signal_mv)
     return cleaned, spikes
+
+
+def pacing_steps(signal_mv: np.ndarray, fs_hz: float, leads: Sequence[str]) -> np.ndarray:
+    """Find one-sample steps in several independent leads at once: candidate stored pacing stimuli.
+
+    A step is a jump between two samples of at least half the lead's steepest QRS step per
+    sample, with the trace flat (every step < 1/4 of the jump) over the 6 ms before it, and not
+    continued on the next sample (a QRS upstroke is); seen within ±2 ms in >= 3 independent leads
+    (limb leads count as 2), more than 20 ms from a NaN gap or the record's ends. Recorders also
+    leave such steps where they join segments: pass the result to :func:`locked_steps`.
+
+    Parameters
+    ----------
+    signal_mv : (n_samples, n_leads) array
+        Raw voltages in mV, NaN allowed.
+    fs_hz : float
+        Sampling rate in Hz (no detection below 250 Hz).
+    leads : sequence of str
+        Lead names of the columns.
+
+    Returns
+    -------
+    (n_steps,) int array
+        Sample index of the first sample after each step, ascending; empty when none.
+    """
+    if fs_hz < SPIKE_MIN_FS_HZ or signal_mv.shape[0] <= _SLOPE_BLOCK_S * fs_hz:
+        return np.zeros(0, dtype=int)
+    jump = np.diff(signal_mv, axis=0)
+    height = np.abs(jump)  # NaN next to a gap: every comparison below is then False
+    flat = max(1, round(_STEP_FLAT_S * fs_hz))
+    before = np.full(height.shape, np.inf)
+    before[flat:] = sliding_window_view(height, flat, axis=0)[:-1].max(axis=-1)
+    after = np.zeros(height.shape)
+    after[:-1] = np.where(np.sign(jump[1:]) == np.sign(jump[:-1]), height[1:], 0.0)
+    score = height / _smooth_and_slope(signal_mv, fs_hz)[1]
+    inner = run_interior(np.isfinite(signal_mv), int(_SPIKE_EDGE_S * fs_hz), trim_record_ends=True)
+    found = (inner[1:] & inner[:-1] & (score >= _STEP_SLOPE_RATIO)
+             & (np.maximum(before, after) <= _STEP_FLAT_RATIO * height))
+    return _multi_lead_events(found, np.where(found, score, 0.0), fs_hz, leads)[1] + 1
+
+
+def locked_steps(step_samples: np.ndarray, r_samples: np.ndarray, fs_hz: float) -> np.ndarray:
+    """Keep the steps that one fixed delay links to the QRS complexes: pacing stimuli.
+
+    A step is kept when it lies within ±6 ms of a delay (0-350 ms before the beats' fiducials) at
+    which >= 80 % of the beats (and >= 3) have a step. A paced QRS follows its stimulus at a delay
+    set by the pacemaker (an atrial and a ventricular stimulus each have theirs); a segment-join
+    step falls anywhere in the cycle. A kept step within 40 ms after another is dropped: it is
+    the trailing edge of a stored box, not a stimulus.
+
+    Parameters
+    ----------
+    step_samples : (n_steps,) int array
+        From :func:`pacing_steps`.
+    r_samples : (n_beats,) int array
+        QRS fiducials (sample index) of the dominant beats, aligned by template (the same point
+        of every QRS).
+    fs_hz : float
+        Sampling rate in Hz.
+
+    Returns
+    -------
+    (n_locked,) int array
+        The stimuli (locked steps, ascending); empty when no delay links 80 % of the beats to a step.
+    """
+    step_samples, r_samples = np.asarray(step_samples, dtype=int), np.asarray(r_samples, dtype=int)
+    if min(step_samples.size, r_samples.size) < _STEP_MIN_LOCKED:
+        return np.zeros(0, dtype=int)
+    n_lags = int(_ATRIAL_MAX_LAG_S * fs_hz) + 1
+    window = 2 * round(_STEP_LOCK_S * fs_hz) + 1
+    lag = r_samples[:, None] - step_samples[None, :]  # (n_beats, n_steps) samples
+    beat, step = np.nonzero((lag > 0) & (lag < n_lags))
+    seen = np.zeros((r_samples.size, n_lags), dtype=np.int8)  # beat b has a step d samples before it
+    seen[beat, lag[beat, step]] = 1
+    beats_at = ndimage.maximum_filter1d(seen, window, axis=1).sum(axis=0)  # per delay: beats with a step near it
+    locked = beats_at >= max(_STEP_MIN_LOCKED, _STEP_LOCKED_FRACTION * r_samples.size)
+    near_locked = ndimage.maximum_filter1d(locked.astype(np.int8), window) > 0
+    kept = np.unique(step_samples[step[near_locked[lag[beat, step]]]])
+    return kept[np.diff(kept, prepend=-fs_hz) > _STEP_BOX_S * fs_hz]  # the first always counts
 
 
 @dataclass(frozen=True)
