@@ -1,4 +1,5 @@
-"""Sub-pixel reading: the time origin from the pulse, R apexes, stroke points, noise-adaptive smoothing.
+"""Sub-pixel reading: the time origin from the pulse, R apexes, stroke points and feet, the pen's
+footprint on column centroids, noise-adaptive smoothing.
 
 At 200 DPI and 25 mm/s one sample of a 500-Hz record is 0.39 px wide and a QRS stroke climbs
 20-30 px per pixel column: a tenth of a pixel in time is worth more than a pixel in height, so
@@ -97,6 +98,45 @@ def test_flat_columns_beside_a_qrs_stroke_stay_on_the_baseline(onset_px: float) 
     corner = flat & (trace.bottom_px - trace.top_px + 1 > 5)
     assert corner.any()
     assert np.abs(trace.y_px[flat] - 120.0).max() < 0.1
+
+
+@pytest.mark.parametrize("onset_px", [60.2, 60.4, 60.6, 60.8])
+def test_a_steep_stroke_leaves_the_flat_line_at_its_foot_not_before(onset_px: float) -> None:
+    # A 3-px line flat at row 120, then a stroke of 12.5 px per column up to row 70 and back. The
+    # rows where the stroke's ink meets the line's give no stroke point; the path went straight
+    # from the last flat column to the first stroke point, 13 rows up, and read 0.2-0.5 px above
+    # the line half a pixel before the stroke left it (a QRS onset read early).
+    canvas = np.zeros((200, 160), np.uint8)
+    corners = np.array([[5, 120], [onset_px, 120], [onset_px + 4, 70], [onset_px + 8, 120], [155, 120]])
+    cv2.polylines(canvas, [np.round(corners * 16).astype(np.int32)], False, 255, thickness=3,
+                  lineType=cv2.LINE_AA, shift=4)
+    dark = canvas / 255.0
+    trace = trace_row(dark > 0.4, dark, (60, 180), (0, 200), (0, 160), 120.0, 3.0, 200 / 25.4)
+    assert trace is not None
+    assert np.interp(onset_px - 0.5, trace.path_x_px, trace.path_y_px) == pytest.approx(120.0, abs=0.05)
+
+
+def test_column_centroids_are_corrected_for_the_pens_width() -> None:
+    # A T-wave-like bump (24 px high, sigma 8 px) drawn with a round 3-px pen, pixel coverage by
+    # 16x supersampling. A column holds the line's ink from about a line width either side, so
+    # its centroid is a blur of the curve: where the bump meets the baseline (1.5-3 sigma from its
+    # peak) the centroids read +0.06 px towards the wave (a T wave ending late), 0.06 px off on
+    # average over the bump.
+    s, height, width = 16, 200, 160
+    x = np.arange(5.0, 155.0, 0.25)
+    y = 120.0 - 24.0 * np.exp(-0.5 * ((x - 80.0) / 8.0) ** 2)
+    canvas = np.zeros((height * s, width * s), np.uint8)
+    points = np.column_stack([x * s + 0.5 * (s - 1), y * s + 0.5 * (s - 1)])
+    cv2.polylines(canvas, [np.round(points * 16).astype(np.int32)], False, 255, 3 * s - 1, cv2.LINE_8, 4)
+    dark = cv2.resize(canvas, (width, height), interpolation=cv2.INTER_AREA) / 255.0
+    trace = trace_row(dark > 0.4, dark, (60, 180), (0, 200), (0, width), 120.0, 3.0, 200 / 25.4)
+    assert trace is not None
+    cols = trace.x_px
+    towards_wave = -(trace.y_px - (120.0 - 24.0 * np.exp(-0.5 * ((cols - 80.0) / 8.0) ** 2)))
+    bump = (cols > 40) & (cols < 120)
+    tails = (np.abs(cols - 80.0) >= 12.0) & (np.abs(cols - 80.0) <= 24.0)
+    assert abs(towards_wave[tails].mean()) < 0.02
+    assert np.abs(towards_wave[bump]).mean() < 0.04
 
 
 def test_paper_noise_is_zero_on_a_render_and_the_pixel_spread_on_noise() -> None:
