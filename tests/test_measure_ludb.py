@@ -152,6 +152,20 @@ def test_p_offset_of_leads_facing_the_left_atrium_is_kept():
     assert abs(d.global_s["p_on"] * 1000.0 + 200.0) <= 4.0
 
 
+@pytest.mark.parametrize(("first_hump_mv", "onset_ms"), [(0.09, -220.0), (0.0, -175.0)])
+def test_notched_p_wave_starts_at_its_first_hump(first_hump_mv, onset_ms):
+    """A bifid P wave (humps -220..-160 and -175..-110 ms, a notch between them, the second the
+    taller): the onset search from the second hump stopped at the notch and read the P wave ~50 ms
+    short (LUDB 169: P -62 ms); a single P wave keeps its own onset."""
+    t_ms = (np.arange(651) - 250) / 500.0 * 1000.0
+    p = _bump_ms(t_ms, -220, -160, first_hump_mv) + _bump_ms(t_ms, -175, -110, 0.1)
+    qrs_t = _bump_ms(t_ms, -24, 16, 1.2) + _bump_ms(t_ms, 8, 40, -0.3) + _bump_ms(t_ms, 120, 360, 0.3)
+    beat = np.repeat((p + qrs_t)[:, None], 12, axis=1)
+    d = delineate(MedianBeats(beat, 250, 500.0, np.full(12, 10)), 1.0, CONFIG)
+    assert abs(d.global_s["p_on"] * 1000.0 - onset_ms) <= 6.0
+    assert abs(d.global_s["p_off"] * 1000.0 + 110.0) <= 6.0
+
+
 def _delineation(n_usable, n_with_p, p_doubt=None, p_off_s=-0.05):
     p = np.full(12, np.nan)
     p[:n_with_p] = -0.15
