@@ -82,18 +82,26 @@ def test_r_apexes_are_read_to_a_pixel(page_and_result) -> None:
     assert np.max(np.abs(error_mv)) < 0.03
 
 
-@pytest.mark.parametrize("onset_px", [60.3, 60.4, 60.5, 60.6, 60.7])
-def test_flat_columns_beside_a_qrs_stroke_stay_on_the_baseline(onset_px: float) -> None:
-    # A 3-px line flat at row 120, then a 50-px spike over 16 columns (6.25 px per column): the
-    # flat columns beside its feet also hold a little of the stroke, and their run's centroid
-    # rose towards it by up to 0.35 px, which read the QRS about a pixel wide.
+def _spike_trace(onset_px: float, half_width_px: float):
+    """The trace of a 3-px anti-aliased line flat at row 120 with a spike up to row 70 starting at
+    ``onset_px`` and ``half_width_px`` wide on each side of its apex."""
     canvas = np.zeros((200, 160), np.uint8)
-    corners = np.array([[5, 120], [onset_px, 120], [onset_px + 8, 70], [onset_px + 16, 120], [155, 120]])
+    corners = np.array([[5, 120], [onset_px, 120], [onset_px + half_width_px, 70],
+                        [onset_px + 2 * half_width_px, 120], [155, 120]])
     cv2.polylines(canvas, [np.round(corners * 16).astype(np.int32)], False, 255, thickness=3,
                   lineType=cv2.LINE_AA, shift=4)
     dark = canvas / 255.0
     trace = trace_row(dark > 0.4, dark, (60, 180), (0, 200), (0, 160), 120.0, 3.0, 200 / 25.4)
     assert trace is not None
+    return trace
+
+
+@pytest.mark.parametrize("onset_px", [60.3, 60.4, 60.5, 60.6, 60.7])
+def test_flat_columns_beside_a_qrs_stroke_stay_on_the_baseline(onset_px: float) -> None:
+    # A 3-px line flat at row 120, then a 50-px spike over 16 columns (6.25 px per column): the
+    # flat columns beside its feet also hold a little of the stroke, and their run's centroid
+    # rose towards it by up to 0.35 px, which read the QRS about a pixel wide.
+    trace = _spike_trace(onset_px, 8.0)
     flat = (trace.bottom_px - trace.top_px + 1 <= 6) & ((trace.x_px < onset_px) | (trace.x_px > onset_px + 16))
     corner = flat & (trace.bottom_px - trace.top_px + 1 > 5)
     assert corner.any()
@@ -106,13 +114,7 @@ def test_a_steep_stroke_leaves_the_flat_line_at_its_foot_not_before(onset_px: fl
     # rows where the stroke's ink meets the line's give no stroke point; the path went straight
     # from the last flat column to the first stroke point, 13 rows up, and read 0.2-0.5 px above
     # the line half a pixel before the stroke left it (a QRS onset read early).
-    canvas = np.zeros((200, 160), np.uint8)
-    corners = np.array([[5, 120], [onset_px, 120], [onset_px + 4, 70], [onset_px + 8, 120], [155, 120]])
-    cv2.polylines(canvas, [np.round(corners * 16).astype(np.int32)], False, 255, thickness=3,
-                  lineType=cv2.LINE_AA, shift=4)
-    dark = canvas / 255.0
-    trace = trace_row(dark > 0.4, dark, (60, 180), (0, 200), (0, 160), 120.0, 3.0, 200 / 25.4)
-    assert trace is not None
+    trace = _spike_trace(onset_px, 4.0)
     assert np.interp(onset_px - 0.5, trace.path_x_px, trace.path_y_px) == pytest.approx(120.0, abs=0.05)
 
 
