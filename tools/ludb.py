@@ -66,9 +66,9 @@ def _beat_points(per: dict[str, list[tuple[str, int, int, int]]], fs_hz: float) 
     beats = [{"r": float(np.median([p for p, _, _ in c])), "qrs_on": [(ld, w[1]) for _, ld, w in c],
               "qrs_off": [(ld, w[3]) for _, ld, w in c]} for c in clusters]
     for i, beat in enumerate(beats):
-        prev_off = _kth([v for _, v in beats[i - 1]["qrs_off"]], 1, True) if i else -np.inf
-        first_on, last_off = _kth([v for _, v in beat["qrs_on"]], 1, False), _kth([v for _, v in beat["qrs_off"]], 1, True)
-        next_on = _kth([v for _, v in beats[i + 1]["qrs_on"]], 1, False) if i + 1 < len(beats) else np.inf
+        prev_off = max(v for _, v in beats[i - 1]["qrs_off"]) if i else -np.inf
+        first_on, last_off = min(v for _, v in beat["qrs_on"]), max(v for _, v in beat["qrs_off"])
+        next_on = min(v for _, v in beats[i + 1]["qrs_on"]) if i + 1 < len(beats) else np.inf
         ps = [(ld, w) for ld, ws in per.items() for w in ws if w[0] == "p" and prev_off < w[2] < first_on
               and first_on - w[2] < _MAX_P_TO_QRS_S * fs_hz]
         ts = [(ld, w) for ld, ws in per.items() for w in ws if w[0] == "t" and last_off < w[2] < next_on]

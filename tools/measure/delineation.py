@@ -314,7 +314,7 @@ def _onset_before(y: np.ndarray, slope: np.ndarray, lo: int, peak: int, span: in
     """Knee before the steepest rise (``slope``, signed towards the wave) within ``steepest_within``
     samples before ``peak``, sought over ``span`` samples back, not before ``lo``."""
     start = max(lo, peak - steepest_within)
-    tm = start + int(np.argmax(slope[start:peak])) if peak - start >= 1 else peak
+    tm = start + int(np.argmax(slope[start:peak]))
     return _knee(y, tm, max(lo, tm - span), smooth)
 
 
