@@ -175,13 +175,13 @@ async def test_garbage_answers_are_response_errors(double, mode, message):
 
 
 async def test_timeout_is_retried_then_unavailable(double):
+    # The slow server answers correctly after 2 s: only a timeout that fired can raise here, so
+    # no wall-clock bound is needed (a 1.5 s bound was a speed assertion a loaded machine can break).
     base, calls, _, _ = double
-    start = time.perf_counter()
     async with _client(base, "slow", timeout_s=0.2, max_retries=1) as client:
         with pytest.raises(ModelUnavailableError, match="timed out.*2 attempt"):
             await client.ask(_png(), "Q?")
     assert calls["slow"] == 2
-    assert time.perf_counter() - start < 1.5  # two 0.2 s timeouts, not the server's 2 s sleep
 
 
 async def test_server_down_is_unavailable_quickly():
