@@ -264,18 +264,42 @@ def _as_3x4_page(recording):
 def test_3x4_page_with_nan_gaps_uses_the_leads_covering_each_beat():
     sim = _sim(9)
     result = measure(_as_3x4_page(sim.recording), CONFIG)
+    assert "signal_gap" not in result.quality.flags  # some lead covers every instant
     assert abs(result.global_.heart_rate_bpm - sim.truth.heart_rate_bpm) <= 1.0
     assert abs(result.global_.qrs_ms - sim.truth.qrs_ms) <= 12.0
     assert abs(result.global_.qt_ms - sim.truth.qt_ms) <= 20.0
 
 
-def test_long_nan_gap_in_every_lead():
-    sim = _sim(10)
+@pytest.mark.parametrize("seed", [0, 10])
+def test_long_nan_gap_in_every_lead(seed):
+    """A 6-s gap in every lead hides beats: the RR across it is no RR (it read 45 bpm for 64)."""
+    sim = _sim(seed)
     signal = np.array(sim.recording.signal_mv)
     signal[1000:4000] = np.nan
     result = measure(sim.recording.with_signal(signal), CONFIG)
-    assert result.rhythm.n_beats >= 2
+    assert result.rhythm.n_beats >= 2 and "signal_gap" in result.quality.flags
+    assert abs(result.global_.heart_rate_bpm - sim.truth.heart_rate_bpm) <= 3.0
+    assert result.rhythm.label == measure(sim.recording, CONFIG).rhythm.label
     assert result.global_.qrs_ms is None or abs(result.global_.qrs_ms - sim.truth.qrs_ms) <= 15.0
+
+
+def test_gaps_between_every_two_beats_give_no_rate():
+    """Half-second windows of signal: beats, but no observed RR, so no rate and no rhythm (this
+    read AF at 46 bpm for a sinus rhythm at 85 bpm)."""
+    sim = _sim(3)
+    t_s = np.arange(sim.recording.n_samples) / sim.recording.fs_hz
+    signal = np.where((t_s % 1.0 < 0.5)[:, None], sim.recording.signal_mv, np.nan)
+    result = measure(sim.recording.with_signal(signal), CONFIG)
+    assert result.global_.heart_rate_bpm is None and result.rhythm.label is None
+    assert "gap in every lead" in result.not_measurable["global.heart_rate_bpm"]
+    assert "atrial_fibrillation" not in {st.code for st in result.statements}
+
+
+def test_rr_intervals_across_a_gap_are_not_observed():
+    beats = Beats(np.array([0, 400, 1600, 2000]), ("N",) * 4, np.ones(4), np.zeros(2500),
+                  np.array([True, False, True]))
+    np.testing.assert_allclose(beats.rr_s(400.0), [1.0, np.nan, 1.0])
+    assert beats.median_rr_s(400.0) == 1.0
 
 
 def test_pacing_spikes_are_flagged_and_removed():

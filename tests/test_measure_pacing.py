@@ -200,6 +200,19 @@ def test_steps_not_locked_to_the_qrs_are_not_pacing():
     assert "pacing" not in measure(stored, CONFIG).quality.flags
 
 
+@pytest.mark.parametrize(("seed", "quantum_mv"), [(3, 0.1), (7, 0.05)])
+def test_a_coarsely_quantized_trace_is_not_paced(seed, quantum_mv):
+    """Rounded to 0.05-0.1 mV, every lead jumps by one quantum after flat samples at each QRS onset:
+    locked, simultaneous one-sample steps that read as stored stimuli before steps had to span
+    several quanta. A stored stimulus spanning several quanta is still found on the same trace."""
+    sim = simulate(sample_config(seed, fs_hz=FS))
+    quantized = sim.recording.with_signal(np.round(sim.recording.signal_mv / quantum_mv) * quantum_mv)
+    result = measure(quantized, CONFIG)
+    assert "pacing" not in result.quality.flags and result.rhythm.label == measure(sim.recording, CONFIG).rhythm.label
+    stored = _add_stored_stimuli(quantized, _ventricular_spikes(sim, lead_s=0.03), "box", scale=0.5)
+    assert "pacing" in measure(stored, CONFIG).quality.flags
+
+
 def test_locked_steps_exact():
     r = np.arange(10) * 500 + 600
     assert locked_steps(r - 40, r, FS).tolist() == (r - 40).tolist()

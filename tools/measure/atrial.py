@@ -225,16 +225,17 @@ def _strip_consistency(filtered_mv: np.ndarray, beats: Beats, delineation: Delin
                        fs: float) -> tuple[float | None, int]:
     g = delineation.global_s
     whole = rhythm_strips(filtered_mv) & np.isin(leads, _STRIP_LEADS)
-    if g["qrs_on"] is None or g["t_off"] is None or not whole.any() or len(beats.r_samples) < 3:
+    rr_s = beats.median_rr_s(fs)
+    if g["qrs_on"] is None or g["t_off"] is None or not whole.any() or len(beats.r_samples) < 3 or rr_s is None:
         return None, 0
     # At fast rates the window is shortened to start at the previous T end of a median RR.
-    rr_s = float(np.median(np.diff(beats.r_samples))) / fs
     before_s = min(_STRIP_WINDOW_S[0], rr_s + g["qrs_on"] - g["t_off"])
     if before_s - _STRIP_WINDOW_S[1] < _STRIP_MIN_WINDOW_S:
         return None, 0
     start, end = int(round((g["qrs_on"] - before_s) * fs)), int(round((g["qrs_on"] - _STRIP_WINDOW_S[1]) * fs))
     windows = beat_windows(filtered_mv[:, whole], beats.r_samples, -start, end)
-    rr_before_s = np.diff(beats.r_samples, prepend=beats.r_samples[0] - 10 * fs) / fs
+    # The first beat, and a beat after a gap, have no previous T wave in the record.
+    rr_before_s = np.nan_to_num(np.concatenate(([np.nan], beats.rr_s(fs))), nan=10.0)
     clear = rr_before_s + g["qrs_on"] - before_s >= g["t_off"]  # the window follows the T end
     windows = windows[beats.dominant & clear & np.isfinite(windows).all(axis=(1, 2))]
     if windows.shape[0] < 3:
@@ -278,9 +279,9 @@ def dissociated_p(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats) ->
     every QRS (imperfect cancellation) cannot pass for atrial activity.
     """
     fs, fid = median.fs_hz, median.fiducial_index
-    if len(beats.r_samples) < 3:
+    rr_s = beats.median_rr_s(fs)
+    if len(beats.r_samples) < 3 or rr_s is None:
         return DissociatedP(None, 0.0, 0.0)
-    rr_s = float(np.median(np.diff(beats.r_samples))) / fs
     lo = int(60.0 / _DISSOCIATED_RATE_BPM[1] * fs)
     hi = min(int(60.0 / _DISSOCIATED_RATE_BPM[0] * fs), int(0.85 * rr_s * fs))
     if hi <= lo:
@@ -357,9 +358,9 @@ def locked_waves(median: MedianBeats, delineation: Delineation, beats: Beats, le
     """
     g, fs = delineation.global_s, median.fs_hz
     cols = [leads.index(name) for name in _FLUTTER_LEADS if name in leads]
-    if g["qrs_on"] is None or g["t_off"] is None or len(beats.r_samples) < 3 or not cols:
+    rr_s = beats.median_rr_s(fs)
+    if g["qrs_on"] is None or g["t_off"] is None or len(beats.r_samples) < 3 or not cols or rr_s is None:
         return LockedWaves(None, 0.0, 0.0)
-    rr_s = float(np.median(np.diff(beats.r_samples))) / fs
     n, fid = median.signal_mv.shape[0], median.fiducial_index
 
     def index(t_s: float) -> int:
@@ -395,7 +396,8 @@ def _locked_periods(beats: Beats, fs: float) -> np.ndarray:
     k >= 2 within ±30 ms: RR/k at a regular rate; with variable conduction (2:1, 3:1, 4:1 in
     turn) the one period all RRs share. An irregular rhythm that shares none is not flutter."""
     dominant = beats.dominant
-    rr_s = np.diff(beats.r_samples)[dominant[1:] & dominant[:-1]] / fs
+    rr_s = beats.rr_s(fs)[dominant[1:] & dominant[:-1]]
+    rr_s = rr_s[np.isfinite(rr_s)]
     if rr_s.size == 0:
         return np.zeros(0)
     grid = np.arange(int(np.ceil(_LOCKED_PERIOD_S[0] * fs)), int(_LOCKED_PERIOD_S[1] * fs) + 1) / fs

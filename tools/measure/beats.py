@@ -26,6 +26,7 @@ _MIN_QRS_CONTRAST = 8.0   # typical QRS energy / median energy; ECGs give > 20, 
 _NOISE_FLOOR = 0.02       # combined energy below this fraction of a QRS is baseline
 _WHOLE_COVERAGE = 0.9     # a lead finite over this fraction of the record spans every beat (a rhythm strip)
 _RUN_EDGE_S = 0.04        # energy this close to the end of a lead's finite run is not used for detection
+_BLIND_GAP_S = 0.05       # a gap this long in every lead can hide a QRS complex
 
 
 @dataclass(frozen=True)
@@ -43,17 +44,34 @@ class Beats:
         QRS correlation with the dominant template (NaN when not computable).
     energy : (n_samples,) float array
         The combined detection signal (dimensionless, ~1 at a typical QRS).
+    rr_observed : (n_beats - 1,) bool array or None
+        Whether the signal covers each interval between consecutive beats: an interval holding a
+        gap of at least ``_BLIND_GAP_S`` in every lead may hide beats, so it is no RR interval.
+        None: every interval is observed.
     """
 
     r_samples: np.ndarray
     kinds: tuple[str, ...]
     correlation: np.ndarray
     energy: np.ndarray
+    rr_observed: np.ndarray | None = None
 
     @property
     def dominant(self) -> np.ndarray:
         """(n_beats,) bool: beats whose QRS has the dominant morphology (N or A)."""
         return np.array([kind in "NA" for kind in self.kinds], dtype=bool)
+
+    def rr_s(self, fs_hz: float) -> np.ndarray:
+        """(n_beats - 1,) intervals between consecutive beats in s; NaN where not observed."""
+        rr = np.diff(self.r_samples) / fs_hz
+        return rr if self.rr_observed is None else np.where(self.rr_observed, rr, np.nan)
+
+    def median_rr_s(self, fs_hz: float) -> float | None:
+        """Median of the observed intervals in s; None when there is none."""
+        rr = np.diff(self.r_samples)
+        if self.rr_observed is not None:
+            rr = rr[self.rr_observed]
+        return float(np.median(rr)) / fs_hz if rr.size else None
 
 
 def _combined_energy(filtered_mv: np.ndarray, fs_hz: float) -> np.ndarray:
@@ -130,24 +148,36 @@ def _correlations(segs: np.ndarray) -> np.ndarray:
     return corr
 
 
-def _classify(filtered_mv: np.ndarray, r_samples: np.ndarray, fs_hz: float,
+def _observed_intervals(filtered_mv: np.ndarray, r_samples: np.ndarray, fs_hz: float) -> np.ndarray:
+    """(n_beats - 1,) bool: no gap of ``_BLIND_GAP_S`` or more in every lead lies between the beats."""
+    blind = np.concatenate(([0], (~np.isfinite(filtered_mv).any(axis=1)).astype(np.int8), [0]))
+    edges = np.flatnonzero(np.diff(blind))
+    starts, stops = edges[::2], edges[1::2]
+    long_gaps = stops - starts >= _BLIND_GAP_S * fs_hz
+    observed = np.ones(max(len(r_samples) - 1, 0), dtype=bool)
+    for start, stop in zip(starts[long_gaps], stops[long_gaps]):
+        observed &= ~((r_samples[:-1] < stop) & (r_samples[1:] > start))
+    return observed
+
+
+def _classify(filtered_mv: np.ndarray, r_samples: np.ndarray, rr_s: np.ndarray, fs_hz: float,
               config: MeasureConfig) -> tuple[tuple[str, ...], np.ndarray]:
+    """Kinds and QRS correlations with the template; ``rr_s`` (NaN: not observed) tells premature beats."""
     half = int(_ALIGN_HALF_S * fs_hz)
     segs = beat_windows(filtered_mv, r_samples, half, half)
     corr = _correlations(segs)
     similar = np.nan_to_num(corr, nan=0.0) >= config.dominant_correlation
     centre = int(np.argmax(similar.sum(axis=1)))
     to_template = corr[centre]
-    rr = np.diff(r_samples) / fs_hz
     kinds = []
     for i, c in enumerate(to_template):
         if not np.isfinite(c):
             kinds.append("?")
         elif c < config.dominant_correlation:
             kinds.append("V")
-        elif i > 0 and len(rr) >= 2:
-            local = np.median(rr[max(0, i - 5):i + 4])
-            kinds.append("A" if rr[i - 1] < config.premature_fraction * local else "N")
+        elif i > 0 and np.isfinite(rr_s).sum() >= 2:
+            local = nanmedian(rr_s[max(0, i - 5):i + 4])
+            kinds.append("A" if rr_s[i - 1] < config.premature_fraction * local else "N")
         else:
             kinds.append("N")
     return tuple(kinds), to_template
@@ -188,5 +218,7 @@ def detect_beats(filtered_mv: np.ndarray, fs_hz: float, config: MeasureConfig) -
         half = int(_ALIGN_HALF_S * fs_hz)
         peaks = np.array([max(0, p - half) + int(np.argmax(reference[max(0, p - half):p + half + 1])) for p in peaks])
     r_samples = _align(reference, peaks, fs_hz)
-    kinds, corr = _classify(filtered_mv, r_samples, fs_hz, config)
-    return Beats(r_samples, kinds, corr, energy)
+    observed = _observed_intervals(filtered_mv, r_samples, fs_hz)
+    kinds, corr = _classify(filtered_mv, r_samples, np.where(observed, np.diff(r_samples) / fs_hz, np.nan), fs_hz,
+                            config)
+    return Beats(r_samples, kinds, corr, energy, observed)

@@ -16,11 +16,12 @@ from tools.measure.delineation import FIDUCIALS, Delineation, delineate, p_timin
 from tools.measure.intervals import frontal_axis_deg, net_areas, qtc_ms
 from tools.measure.lead_matrix import lead_matrix
 from tools.measure.lead_scaling import lead_scaling
-from tools.measure.median_beat import MedianBeats, median_beats
+from tools.measure.median_beat import MedianBeats, median_beats, smooth_noisy_leads
 from tools.measure.preprocess import (
     SPIKE_MIN_FS_HZ,
     filter_leads,
     locked_steps,
+    mains_frequency,
     paced_beats,
     pacing_steps,
     remove_pacing_spikes,
@@ -100,9 +101,10 @@ def _not_measurable(gm: GlobalMeasurements, d: Delineation, n_beats: int, rhythm
     if n_beats < 2:
         why = {k: f"{n_beats} beat(s) detected" for k in why}
     reasons = {}
+    no_rr = (f"{n_beats} beat(s): an RR needs 2" if n_beats < 2 else
+             "no RR interval observed: a gap in every lead lies between every two consecutive beats")
     for path, value, cause in (
-            ("global.heart_rate_bpm", gm.heart_rate_bpm, f"{n_beats} beat(s): a rate needs 2"),
-            ("global.rr_ms", gm.rr_ms, f"{n_beats} beat(s): an RR needs 2"),
+            ("global.heart_rate_bpm", gm.heart_rate_bpm, no_rr), ("global.rr_ms", gm.rr_ms, no_rr),
             ("global.rr_sd_ms", gm.rr_sd_ms, "fewer than 2 RR intervals between dominant beats"),
             ("global.atrial_rate_bpm", gm.atrial_rate_bpm, "no organised P wave conducted 1:1"),
             ("global.p_duration_ms", gm.p_duration_ms, why["p"]), ("global.pr_ms", gm.pr_ms, why["p"]),
@@ -150,8 +152,9 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     _check(recording)
     fs, leads = recording.fs_hz, recording.leads
     cleaned, spikes = remove_pacing_spikes(recording.signal_mv, fs, leads)
-    detection = filter_leads(cleaned, fs, config.detection_lowpass_hz, config)
-    filtered = filter_leads(cleaned, fs, config.measurement_lowpass_hz, config)
+    mains_hz = mains_frequency(recording.signal_mv, fs)  # spike removal lowers the floor beside the line
+    detection = filter_leads(cleaned, fs, config.detection_lowpass_hz, config, mains_hz)
+    filtered = filter_leads(cleaned, fs, config.measurement_lowpass_hz, config, mains_hz)
     if not np.isfinite(filtered).any():
         raise MeasurementError("no lead has 0.5 s of continuous signal: nothing can be measured")
     beats = detect_beats(detection, fs, config)
@@ -164,8 +167,9 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     usable = np.array([row.usable for row in quality_rows])
     enough = n_beats >= _MIN_BEATS or (n_beats >= 1 and bool(usable.any()))
     masked = MedianBeats(np.where(usable[None, :], median.signal_mv, np.nan), median.fiducial_index, fs, median.n_beats)
-    rr_s = None if rates.rr_ms is None else float(np.median(np.diff(beats.r_samples))) / fs
-    d = delineate(masked, rr_s, config) if enough and usable.any() else _empty_delineation(len(leads), n_beats)
+    rr_s = beats.median_rr_s(fs)
+    timing, lowpassed = smooth_noisy_leads(masked)  # boundaries only: amplitudes stay unfiltered
+    d = delineate(timing, rr_s, config) if enough and usable.any() else _empty_delineation(len(leads), n_beats)
     atrial = locate_p_waves(filtered, beats, masked, d)
     # The rhythm still reads the P waves found; only their timing (P duration, PR) is withheld.
     p_doubt = p_timing_doubt(d, atrial.consistency, config)
@@ -175,7 +179,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     no_p = rhythm.label in ("atrial_fibrillation", "atrial_flutter")
     if no_p:
         if rhythm.label == "atrial_flutter" and enough and usable.any():  # F waves survive the median beat
-            d = delineate(masked, rr_s, config, flutter_waves=True)
+            d = delineate(timing, rr_s, config, flutter_waves=True)
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv, d.reasons)
     elif p_doubt:
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv,
@@ -198,12 +202,18 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
                   if f"statements.{st.code}" not in paced_reasons]
     reversal = limb_reversal_suspected(areas["qrs"], areas["p"], areas["t"])
     flags = _flags(quality_rows, n_beats, spikes, reversal) + scaling.flags()
+    if beats.rr_observed is not None and not beats.rr_observed.all():
+        flags.append("signal_gap")
+    if mains_hz is not None:
+        flags.append("mains_interference")
+    if lowpassed.any():
+        flags.append("noise_lowpass")
     result = Measurement(
         fs_hz=fs, duration_s=recording.duration_s, leads_present=list(leads), **{"global": gm}, rhythm=rhythm,
         statements=statements, leads=rows,
         quality=Quality(leads=quality_rows, limb_lead_reversal_suspected=reversal,
                         pacing_spike_times_s=[float(s / fs) for s in spikes], limb_lead_gains=scaling.limb_gains,
-                        flags=flags),
+                        mains_hz=mains_hz, flags=flags),
         fiducials=Fiducials(median_s=g, median_window_s=(float(masked.time_s()[0]), float(masked.time_s()[-1])),
                             beats=_beat_fiducials(beats, d, atrial, fs) if g["qrs_on"] is not None else []),
         not_measurable=_not_measurable(gm, d, n_beats, rhythm_reason, no_p)

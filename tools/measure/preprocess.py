@@ -1,5 +1,6 @@
-"""Conditioned signals: pacing spikes removed, baseline wander and high-frequency noise filtered;
-pacing stimuli stored as steps found (not removed: their trace is longer than a spike's).
+"""Conditioned signals: pacing spikes removed, baseline wander, mains interference and
+high-frequency noise filtered; pacing stimuli stored as steps found (not removed: their trace is
+longer than a spike's).
 
 Every finite run of a lead is filtered on its own, so NaN gaps (digitized 3x4 pages) neither
 spread nor leak into neighbouring samples; runs too short to filter become NaN.
@@ -16,8 +17,8 @@ from scipy import ndimage, signal
 
 from tools.measure.config import MeasureConfig
 
-__all__ = ["SPIKE_MIN_FS_HZ", "PacedBeats", "filter_leads", "finite_runs", "locked_steps", "paced_beats",
-           "pacing_steps", "remove_pacing_spikes", "run_interior"]
+__all__ = ["SPIKE_MIN_FS_HZ", "PacedBeats", "filter_leads", "finite_runs", "locked_steps", "mains_frequency",
+           "paced_beats", "pacing_steps", "remove_pacing_spikes", "run_interior"]
 
 # Pacemaker spikes last < 2 ms (1-3 samples at 500 Hz): a spike is what a 10-ms running median
 # removes. Its height is judged against the lead's own QRS slope, not in mV, because records are
@@ -53,6 +54,9 @@ _STEP_LOCK_S = 0.006  # the same paced QRS, aligned by template, lands within a 
 _STEP_LOCKED_FRACTION = 0.8
 _STEP_MIN_LOCKED = 3
 _STEP_BOX_S = 0.04  # a stored box's trailing edge (LUDB 111: 26 ms after its start) is not another stimulus
+# A coarsely quantized trace (a CSV rounded to 0.05 mV) also jumps by one quantum after flat samples,
+# at the same point of every beat (the QRS onset): a stimulus step spans many quanta.
+_STEP_MIN_QUANTA = 4
 
 
 def finite_runs(column: np.ndarray) -> list[tuple[int, int]]:
@@ -166,7 +170,8 @@ def pacing_steps(signal_mv: np.ndarray, fs_hz: float, leads: Sequence[str]) -> n
     """Find one-sample steps in several independent leads at once: candidate stored pacing stimuli.
 
     A step is a jump between two samples of at least half the lead's steepest QRS step per
-    sample, with the trace flat (every step < 1/4 of the jump) over the 6 ms before it, and not
+    sample and at least 4 of the lead's quantization steps (its smallest non-zero jump), with the
+    trace flat (every step < 1/4 of the jump) over the 6 ms before it, and not
     continued on the next sample (a QRS upstroke is); seen within ±2 ms in >= 3 independent leads
     (limb leads count as 2), more than 20 ms from a NaN gap or the record's ends. Recorders also
     leave such steps where they join segments: pass the result to :func:`locked_steps`.
@@ -195,8 +200,9 @@ def pacing_steps(signal_mv: np.ndarray, fs_hz: float, leads: Sequence[str]) -> n
     after = np.zeros(height.shape)
     after[:-1] = np.where(np.sign(jump[1:]) == np.sign(jump[:-1]), height[1:], 0.0)
     score = height / _smooth_and_slope(signal_mv, fs_hz)[1]
+    quantum = np.nanmin(np.where(height > 0, height, np.inf), axis=0)  # inf for a flat lead
     inner = run_interior(np.isfinite(signal_mv), int(_SPIKE_EDGE_S * fs_hz), trim_record_ends=True)
-    found = (inner[1:] & inner[:-1] & (score >= _STEP_SLOPE_RATIO)
+    found = (inner[1:] & inner[:-1] & (score >= _STEP_SLOPE_RATIO) & (height >= _STEP_MIN_QUANTA * quantum)
              & (np.maximum(before, after) <= _STEP_FLAT_RATIO * height))
     return _multi_lead_events(found, np.where(found, score, 0.0), fs_hz, leads)[1] + 1
 
@@ -274,8 +280,54 @@ def paced_beats(spike_samples: np.ndarray, qrs_on_samples: np.ndarray, fs_hz: fl
     return PacedBeats(ventricular=ventricular, atrial=atrial)
 
 
-def filter_leads(signal_mv: np.ndarray, fs_hz: float, lowpass_hz: float, config: MeasureConfig) -> np.ndarray:
-    """Zero-phase band-pass (``config.highpass_hz`` to ``lowpass_hz``) of every lead.
+# Mains interference: a spectral line at 50 or 60 Hz standing this far above the spectrum 3-10 Hz
+# either side of it. Clean records stay below it (LUDB <= 18.6, simulated without mains <= 10);
+# 0.02 mV of 50 Hz on a simulated record gives 23-880. A 150-Hz low-pass keeps the line, whose
+# 0.1 mV read as a 450-ms QRS before it was notched.
+_MAINS_HZ = (50.0, 60.0)
+_MAINS_LINE_RATIO = 20.0
+_MAINS_SIDE_HZ = (3.0, 10.0)
+_MAINS_Q = 30.0  # notch quality: -3 dB width f0/Q (1.7 Hz at 50 Hz)
+
+
+def mains_frequency(signal_mv: np.ndarray, fs_hz: float) -> float | None:
+    """50 or 60 (Hz) when any lead shows a mains line there, else None.
+
+    A line is a Welch power at f0 (1-Hz bins) at least ``_MAINS_LINE_RATIO`` times the median
+    power 3-10 Hz either side, in the lead's longest finite run (>= 1 s). Frequencies above
+    0.4 ``fs_hz`` are not examined (a 100-Hz record has been filtered or aliased already).
+    """
+    best, best_ratio = None, _MAINS_LINE_RATIO
+    for lead in range(signal_mv.shape[1]):
+        runs = [(a, b) for a, b in finite_runs(signal_mv[:, lead]) if b - a >= fs_hz]
+        if not runs:
+            continue
+        a, b = max(runs, key=lambda run: run[1] - run[0])
+        freqs, power = signal.welch(signal_mv[a:b, lead] - np.median(signal_mv[a:b, lead]), fs=fs_hz,
+                                    nperseg=int(fs_hz))
+        for f0 in _MAINS_HZ:
+            if f0 > 0.4 * fs_hz:
+                continue
+            i = int(np.argmin(np.abs(freqs - f0)))
+            side = (np.abs(freqs - f0) >= _MAINS_SIDE_HZ[0]) & (np.abs(freqs - f0) <= _MAINS_SIDE_HZ[1])
+            floor = float(np.median(power[side]))
+            ratio = float(power[max(0, i - 1):i + 2].max()) / floor if floor > 0 else 0.0
+            if ratio >= best_ratio:
+                best, best_ratio = f0, ratio
+    return best
+
+
+def _notches(mains_hz: float, top_hz: float, fs_hz: float) -> np.ndarray:
+    """Second-order sections notching ``mains_hz`` (always: a low-pass corner below it leaves
+    much of the line) and its harmonics up to ``top_hz`` and under 0.45 ``fs_hz``."""
+    return np.concatenate([signal.tf2sos(*signal.iirnotch(k * mains_hz, _MAINS_Q, fs=fs_hz))
+                           for k in range(1, max(1, int(top_hz // mains_hz)) + 1) if k == 1 or k * mains_hz < 0.45 * fs_hz])
+
+
+def filter_leads(signal_mv: np.ndarray, fs_hz: float, lowpass_hz: float, config: MeasureConfig,
+                 mains_hz: float | None = None) -> np.ndarray:
+    """Zero-phase band-pass (``config.highpass_hz`` to ``lowpass_hz``) of every lead, with notches at
+    ``mains_hz`` and its harmonics below the low-pass corner when given (:func:`mains_frequency`).
 
     Parameters
     ----------
@@ -293,7 +345,8 @@ def filter_leads(signal_mv: np.ndarray, fs_hz: float, lowpass_hz: float, config:
     """
     lowpass = min(lowpass_hz, 0.45 * fs_hz)
     sos = np.concatenate([signal.butter(2, config.highpass_hz, "highpass", fs=fs_hz, output="sos"),
-                          signal.butter(4, lowpass, "lowpass", fs=fs_hz, output="sos")])
+                          signal.butter(4, lowpass, "lowpass", fs=fs_hz, output="sos")]
+                         + ([] if mains_hz is None else [_notches(mains_hz, lowpass, fs_hz)]))
     min_run = max(int(0.5 * fs_hz), 3 * (2 * len(sos) + 1) + 1)
     out = np.full(signal_mv.shape, np.nan)
     whole = np.isfinite(signal_mv).all(axis=0)

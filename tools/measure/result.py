@@ -128,8 +128,13 @@ class Quality(BaseModel):
     limb_lead_gains: dict[str, float] | None = Field(
         None, description="gain of each limb lead relative to II when they break Einthoven's law by per-lead gains "
                           "(the axis is computed with them divided out); null when consistent")
+    mains_hz: float | None = Field(None, description="frequency of the mains interference (50 or 60 Hz) notched out "
+                                                     "with its harmonics before measuring; null when none was found")
     flags: list[str] = Field(description="technical flags: flat_line, high_noise, few_beats, pacing, limb_lead_reversal, "
-                                         "limb_lead_gain_mismatch, normalized_per_lead, ...")
+                                         "limb_lead_gain_mismatch, normalized_per_lead, signal_gap (a gap in every "
+                                         "lead between two beats: rates use the other intervals), mains_interference "
+                                         "(see mains_hz), noise_lowpass (noisy leads' median beats low-passed at 40 Hz "
+                                         "to time the waves: boundaries a few ms wider), ...")
 
 
 class BeatFiducials(BaseModel):

@@ -9,6 +9,7 @@ import numpy as np
 from tools.measure.atrial import AtrialActivity, AtrialWaves
 from tools.measure.beats import Beats
 from tools.measure.config import MeasureConfig
+from tools.measure.nanstats import nanmedian
 from tools.measure.result import Evidence, Rhythm
 
 __all__ = ["RateStats", "classify_rhythm", "rate_stats"]
@@ -63,35 +64,39 @@ class RateStats:
 
 
 def rate_stats(beats: Beats, fs_hz: float) -> RateStats:
-    """Rate and RR variability; the SD uses only intervals between two dominant beats, the
-    irregularity (median |ΔRR| / median RR) sets aside those touching a minority of other beats."""
-    if len(beats.r_samples) < 2:
+    """Rate and RR variability over the observed intervals (``Beats.rr_s``: none across a gap in
+    every lead, which may hide beats); the SD uses only intervals between two dominant beats, the
+    irregularity (median |ΔRR| / median RR) sets aside those touching a minority of other beats.
+    All None when no interval is observed."""
+    rr = beats.rr_s(fs_hz) * 1000.0
+    observed = np.isfinite(rr)
+    if not observed.any():
         return RateStats(None, None, None, None, None, None)
-    rr = np.diff(beats.r_samples) / fs_hz * 1000.0
     dominant = beats.dominant
-    nn = rr[dominant[1:] & dominant[:-1]]
-    return RateStats(float(rr.mean()), float(nn.std()) if nn.size >= 2 else None, float(rr.min()),
-                     float(rr.max()), 60000.0 / float(rr.mean()), _irregularity(rr, beats.kinds))
+    nn = rr[dominant[1:] & dominant[:-1] & observed]
+    seen = rr[observed]
+    return RateStats(float(seen.mean()), float(nn.std()) if nn.size >= 2 else None, float(seen.min()),
+                     float(seen.max()), 60000.0 / float(seen.mean()), _irregularity(rr, beats.kinds))
 
 
 def _irregularity(rr_ms: np.ndarray, kinds: tuple[str, ...]) -> float | None:
-    """Median |successive RR difference| / median RR, over the intervals that do not touch a beat
-    of another morphology when those are a minority: one PVC or one spurious detection in a
-    slow regular rhythm (5 beats at 33 bpm) would otherwise make it irregular."""
+    """Median |successive RR difference| / median RR over the observed (finite) intervals, setting
+    aside those that touch a beat of another morphology when those are a minority: one PVC or one
+    spurious detection in a slow regular rhythm (5 beats at 33 bpm) would otherwise make it irregular."""
     other = np.array([kind == "V" for kind in kinds])
-    kept = rr_ms[~(other[1:] | other[:-1])]
-    if other.mean() < _MINORITY and kept.size >= _MIN_KEPT_RR:
-        rr_ms = kept
+    observed = np.isfinite(rr_ms)
+    kept = rr_ms[observed & ~(other[1:] | other[:-1])]
+    rr_ms = kept if other.mean() < _MINORITY and kept.size >= _MIN_KEPT_RR else rr_ms[observed]
     return float(np.median(np.abs(np.diff(rr_ms))) / np.median(rr_ms)) if rr_ms.size >= 2 else None
 
 
 def _av_conduction(beats: Beats, atrial: AtrialActivity, fs_hz: float, pr_ms: float | None,
                    config: MeasureConfig) -> tuple[str | None, list[int]]:
-    """AV-block code and the beats that show it (None: no block seen)."""
-    rr = np.diff(beats.r_samples) / fs_hz
+    """AV-block code and the beats that show it (None: no block seen; no pause across a gap)."""
+    rr = beats.rr_s(fs_hz)
     pr = atrial.pr_s
-    if rr.size >= 3:
-        pauses = np.flatnonzero(rr > _PAUSE_FACTOR * np.median(rr))
+    if np.isfinite(rr).sum() >= 3:
+        pauses = np.flatnonzero(rr > _PAUSE_FACTOR * nanmedian(rr))
         for gap in pauses:
             before, after = pr[gap], pr[gap + 1] if gap + 1 < pr.size else np.nan
             if np.isfinite(before) and np.isfinite(after):
@@ -217,10 +222,10 @@ def _wenckebach_groups(beats: Beats, atrial: AtrialActivity, fs_hz: float) -> tu
     if matched.size < 5:
         return None
     first, last = matched[0], matched[-1] + 1
-    r, pr = beats.r_samples[first:last], atrial.pr_s[first:last]
-    if not (beats.dominant[first:last] & (atrial.match[first:last] >= _P_MATCH)).all():
+    pr, rr = atrial.pr_s[first:last], beats.rr_s(fs_hz)[first:last - 1]
+    if not (beats.dominant[first:last] & (atrial.match[first:last] >= _P_MATCH)).all() or not np.isfinite(rr).all():
         return None
-    rr, steps = np.diff(r) / fs_hz, np.diff(pr)
+    steps = np.diff(pr)
     pauses = rr > _GROUP_PAUSE_FACTOR * np.percentile(rr, 25)
     if not pauses.any() or (~pauses).sum() < _MIN_GROUP_STEPS or not (steps[~pauses] >= _PR_STEP_S).all() \
             or not (steps[pauses] < -_PR_DRIFT_S).all():
@@ -244,8 +249,8 @@ def _sinus(beats: Beats, rates: RateStats, fs_hz: float, config: MeasureConfig) 
     if hr < config.bradycardia_bpm or hr > config.tachycardia_bpm:
         return _sinus_by_rate(hr, config)
     dominant = np.array([k == "N" for k in beats.kinds])
-    rr = np.diff(beats.r_samples) / fs_hz
-    nn = rr[dominant[1:] & dominant[:-1]]
+    rr = beats.rr_s(fs_hz)
+    nn = rr[dominant[1:] & dominant[:-1] & np.isfinite(rr)]
     if nn.size >= 2 and nn.max() - nn.min() > _SINUS_ARRHYTHMIA_RANGE_S:
         return "sinus_arrhythmia", f"RR range > {_SINUS_ARRHYTHMIA_RANGE_S * 1000:g} ms with P waves"
     return "sinus_rhythm", f"{config.bradycardia_bpm:g} <= heart_rate_bpm <= {config.tachycardia_bpm:g} with P waves"
