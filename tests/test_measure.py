@@ -171,6 +171,31 @@ def test_qrs_offset_after_a_slow_s_wave_return(return_ms, offset_ms):
     assert abs(d.global_s["qrs_off"] * 1000.0 - offset_ms) <= 2.0
 
 
+@pytest.mark.parametrize("st_mv", [0.0, 0.1, 0.2, 0.3, -0.2])
+def test_qrs_offset_at_the_j_point_of_an_elevated_st_segment(st_mv):
+    """R wave (-40 to +20 ms), S wave (+10 to +40 ms): the QRS ends at 40 ms. An ST shift ramps on
+    from 20 to 55 ms (as the simulator's injury current does), so the trace is still moving
+    15 ms after the J point; the offset is the J point, not where the ST settles (46.6, 51.3,
+    52.4 and 51.4 ms for the deviated ST before the J point was sought)."""
+    t_ms = (np.arange(651) - 250) / 500.0 * 1000.0
+    y = (_bump_ms(t_ms, -40, 20, 1.2) + _bump_ms(t_ms, 10, 40, -0.4) + _step_ms(t_ms, 20, 55, st_mv)
+         + _bump_ms(t_ms, 40, 320, 0.3 if st_mv >= 0 else -0.3))
+    d = delineate(MedianBeats(y[:, None], 250, 500.0, np.array([10])), 1.0, CONFIG)
+    assert abs(d.global_s["qrs_on"] * 1000.0 + 40.0) <= 2.0
+    assert abs(d.global_s["qrs_off"] * 1000.0 - 40.0) <= 2.5
+
+
+@pytest.mark.parametrize("seed, labels", [(81, ("st_elevation_inferior",)), (123, ("st_elevation_inferior",)),
+                                          (300, ("st_elevation_anterior",)), (300, ("st_depression",))],
+                         ids=["inferior-81", "inferior-123", "anterior-300", "depression-300"])
+def test_qrs_of_simulated_st_deviation(seed, labels):
+    """Simulated injury currents: QRS +16 to +19 ms before the J point was sought, +14.5 to +15
+    with it sought in each lead alone (the first three: lead I or aVL shows no bend, the J point
+    comes from the leads that show it)."""
+    sim = _sim(seed, labels)
+    assert abs(measure(sim.recording, CONFIG).global_.qrs_ms - sim.truth.qrs_ms) <= 8.0
+
+
 def test_median_of_few_beats_has_no_step_where_a_partial_beat_joins():
     """Three beats at their own levels, the first cut 150 ms into its window (a 3x4 column's edge):
     the median is the beat shape plus one constant, not a 2.5-µV step where the partial beat joins."""

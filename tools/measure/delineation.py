@@ -9,7 +9,8 @@ as a fraction of a lead. In atrial flutter the QRS onset/offset come from the la
 leads that agree within 4 ms. Every boundary is the knee where a wave meets the baseline, found by the trapezium-area
 method (Vázquez-Seisdedos et al. 2011), which is far less sensitive to noise than a tangent or
 a slope threshold; a QRS onset is sought again before a q wave that stopped the first search, a
-QRS offset past the slow return of an S wave that stopped it, and short of a sloping ST segment.
+QRS offset past the slow return of an S wave that stopped it, short of a sloping ST segment, and
+back at the J point where a deviated ST segment is still settling.
 ``p_timing_doubt`` says when a P wave, though found, cannot be timed (P duration and PR withheld).
 """
 
@@ -64,6 +65,17 @@ _TERMINAL_RETURN_FRACTION = 0.05
 _TERMINAL_RETURN_S = 0.02
 _TERMINAL_SEARCH_S = 0.04
 _TERMINAL_LEVEL_FRACTION = 0.1
+# An ST segment deviated at the J point by >= 60 % of the level it settles on, >= 0.05 mV (the
+# smallest ST deviation guidelines count), and still moving away from the baseline: the knee lands
+# where it settles, 8-12 ms past the J point (simulated inferior STEMI, whose injury current ramps
+# on until 15 ms after the J point: global offset +14.5 -> +3 ms). A trace still far from its ST
+# level at the bend is a QRS still returning (LUDB even: with no such limits the J point moved 24
+# lead offsets 9 ms before the cardiologists'; with them, 3 leads by 7 ms, no global offset).
+_ST_DEVIATION_MV = 0.05
+_ST_AT_J_FRACTION = 0.6
+_J_BEND_GAP_S = 0.004           # the J point is sought at least this far before the knee
+_ST_RETREAT_FRACTION = 0.01     # a settling ST never moves back by more than this fraction of the QRS peak-to-peak
+_J_SHOWN_LEADS = 2              # leads that must show the J point before it ends the QRS in the others
 _FLAT_SLOPE_FRACTION = 0.05     # slope below this fraction of the QRS upstroke: the PR segment
 _FLAT_MARGIN_S = 0.02
 _REVERSAL_FRACTION = 0.1        # a slope reversal beyond noise: the next wave has begun
@@ -133,18 +145,21 @@ def _qrs_core(beat: np.ndarray, fid: int, fs_hz: float) -> slice:
     return slice(start, stop + 1)
 
 
-def _qrs_lead(y: np.ndarray, core: slice, fid: int, fs_hz: float, config: MeasureConfig) -> tuple[float, float, float]:
-    """(onset index, offset index, max slope) of one lead's QRS; NaN when not found.
+def _qrs_lead(y: np.ndarray, core: slice, fid: int, fs_hz: float,
+              config: MeasureConfig) -> tuple[float, float, float, float]:
+    """(onset index, offset index, max slope, knee index) of one lead's QRS; NaN when not found.
 
     The steep part is where the lead's slope inside the QRS ``core`` exceeds
     ``qrs_steep_fraction`` of its maximum; from its first and last samples the trapezium knee is
     sought over ``qrs_onset_span_s`` back and ``qrs_offset_span_s`` forward. The onset is sought
     again before a q wave (:func:`_before_q_wave`), the offset past a slow return from an S trough
-    or R' peak (:func:`_after_terminal_return`) and short of a sloping ST segment (:func:`_qrs_end`).
+    or R' peak (:func:`_after_terminal_return`) and short of a sloping ST segment (:func:`_qrs_end`),
+    and it is moved back to the J point when the ST segment is still settling on a deviated level
+    (:func:`_at_j_point`); the knee is the offset before that move.
     """
     lo, hi = max(1, fid + int(_QRS_LIMIT_S[0] * fs_hz)), min(len(y) - 2, fid + int(_QRS_LIMIT_S[1] * fs_hz))
     if not np.isfinite(y[lo:hi + 1]).all():
-        return np.nan, np.nan, np.nan
+        return np.nan, np.nan, np.nan, np.nan
     slope = np.abs(np.gradient(y)) * fs_hz
     seg = slope[core]
     peak = float(seg.max())
@@ -155,7 +170,7 @@ def _qrs_lead(y: np.ndarray, core: slice, fid: int, fs_hz: float, config: Measur
     onset = _before_q_wave(y, onset, first, lo, peak, fs_hz, config)
     offset = _after_terminal_return(y, slope, onset, _qrs_end(y, slope, last, hi, peak, fs_hz, config), hi, peak,
                                     fs_hz, config)
-    return onset, offset, peak
+    return onset, _at_j_point(y, slope, onset, last, offset, hi, fs_hz), peak, offset
 
 
 def _qrs_end(y: np.ndarray, slope: np.ndarray, start: int, hi: int, peak: float, fs_hz: float,
@@ -199,6 +214,84 @@ def _after_terminal_return(y: np.ndarray, slope: np.ndarray, onset: float, offse
     if back.size:
         end = min(end, float(i_off + back[0]))
     return max(offset, end)
+
+
+def _at_j_point(y: np.ndarray, slope: np.ndarray, onset: float, last: int, offset: float, hi: int,
+                fs_hz: float) -> float:
+    """The QRS offset moved back to the J point of a deviated ST segment, or ``offset`` unchanged.
+
+    An ST segment deviated at the J point may keep moving away from the baseline, more slowly, as
+    it settles on its level; the knee ``offset`` then marks where it settles, not where the QRS
+    ends. The J point is where the steep QRS gives way to that slower movement: the sharpest bend
+    of the slope ``slope`` (|dy/dt|; largest second difference) between the steepest point of the
+    terminal QRS deflection (the slope peak at or before ``last``, the last steep sample) and
+    ``_J_BEND_GAP_S`` before the knee (the knee is a bend too). It is taken when the trace from
+    there to the knee is an ST segment settling (:func:`_st_settling`) whose deviation (from the
+    level at ``onset``) the J point already shows for ``_ST_AT_J_FRACTION`` or more.
+    """
+    i_on, i_off = int(round(onset)), int(round(offset))
+    top = last
+    while top > i_on + 1 and slope[top - 1] >= slope[top]:
+        top -= 1
+    bends = np.arange(top + 1, i_off - int(_J_BEND_GAP_S * fs_hz))
+    if bends.size == 0:
+        return offset
+    j = int(bends[np.argmax(slope[bends + 1] - 2.0 * slope[bends] + slope[bends - 1])])
+    st_mv, j_mv = abs(y[i_off] - y[i_on]), np.sign(y[i_off] - y[i_on]) * (y[j] - y[i_on])
+    if j_mv >= _ST_AT_J_FRACTION * st_mv and _st_settling(y, onset, j, offset, hi, fs_hz):
+        return float(j)
+    return offset
+
+
+def _st_settling(y: np.ndarray, onset: float, j: int, offset: float, hi: int, fs_hz: float) -> bool:
+    """Whether the trace from index ``j`` to the knee ``offset`` is an ST segment settling on a
+    deviated level: from the far side of the level at ``onset`` it moves away from it (coming back
+    by ``_ST_RETREAT_FRACTION`` of the QRS peak-to-peak at most), ends at least ``_ST_DEVIATION_MV``
+    from it and holds for ``_TERMINAL_RETURN_S`` after the knee (a trace that comes back is a
+    terminal QRS wave: :func:`_after_terminal_return`)."""
+    i_on, i_off = int(round(onset)), int(round(offset))
+    ret = i_off + int(_TERMINAL_RETURN_S * fs_hz)
+    if not i_on < j < i_off or ret > hi:
+        return False
+    level, direction, ptp = y[i_on], np.sign(y[i_off] - y[i_on]), float(np.ptp(y[i_on:i_off + 1]))
+    away = direction * y[j:i_off + 1]
+    return bool(abs(y[i_off] - level) >= _ST_DEVIATION_MV and direction * (y[j] - level) > 0
+                and (np.maximum.accumulate(away) - away).max() <= _ST_RETREAT_FRACTION * ptp
+                and direction * (y[ret] - y[i_off]) >= -_TERMINAL_RETURN_FRACTION * ptp)
+
+
+def _shared_j_point(beat: np.ndarray, qrs: np.ndarray, fid: int, fs_hz: float) -> np.ndarray:
+    """(n_leads,) QRS offsets, with the J point that several leads show under a settling ST
+    deviation applied to the leads where the QRS blends into that settling.
+
+    An injury current is one dipole: its ST deviation settles at once in every lead. Where the
+    end of the QRS and the settling run at similar slopes no bend marks the J point, and the knee
+    lands where the ST settles (simulated STEMI, lead I or aVL: 12 ms late, setting the global
+    offset). When at least ``_J_SHOWN_LEADS`` leads show their J point (:func:`_at_j_point`), the
+    latest of them ends the QRS in every other lead whose trace from there to its knee is an ST
+    segment settling (:func:`_st_settling`).
+
+    Parameters
+    ----------
+    beat : (n_window, n_leads) array
+        Median beats, mV.
+    qrs : (n_leads, 4) array
+        :func:`_qrs_lead` per lead: onset, offset, max slope, knee (sample indices; NaN when not found).
+    fid : int
+        Index of the QRS fiducial.
+    fs_hz : float
+    """
+    onset, offset, knee = qrs[:, 0], qrs[:, 1], qrs[:, 3]
+    shown = np.isfinite(offset) & (offset < knee)
+    if shown.sum() < _J_SHOWN_LEADS:
+        return offset
+    j = float(offset[shown].max())
+    hi = min(len(beat) - 2, fid + int(_QRS_LIMIT_S[1] * fs_hz))
+    out = offset.copy()
+    for k in np.flatnonzero(np.isfinite(offset) & ~shown & (offset > j)):
+        if _st_settling(beat[:, k], onset[k], int(np.ceil(j)), offset[k], hi, fs_hz):
+            out[k] = j
+    return out
 
 
 def _st_slope(slope: np.ndarray, offset: float, hi: int, peak: float, fs_hz: float) -> float:
@@ -430,6 +523,7 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig,
     lead = {name: np.full(n_leads, np.nan) for name in FIDUCIALS}
     core = _qrs_core(beat, fid, fs)
     qrs = np.array([_qrs_lead(beat[:, k], core, fid, fs, config) for k in range(n_leads)])
+    qrs[:, 1] = _shared_j_point(beat, qrs, fid, fs)
     strong = qrs[:, 2] >= _QRS_MIN_SLOPE_FRACTION * np.nanmax(qrs[:, 2]) if np.isfinite(qrs[:, 2]).any() else np.zeros(n_leads, bool)
     lead["qrs_on"][strong], lead["qrs_off"][strong] = qrs[strong, 0], qrs[strong, 1]
     glob: dict[str, float | None] = dict.fromkeys(FIDUCIALS)
