@@ -253,6 +253,17 @@ def test_one_lead_measures_intervals_but_no_axis():
     assert result.global_.axis_deg.qrs is None and "global.axis_deg.qrs" in result.not_measurable
 
 
+@pytest.mark.parametrize("leads", [["II"], ["V1", "V2", "V3", "V4", "V5", "V6"], LEADS[:11]])
+def test_no_normal_ecg_without_all_twelve_leads(leads):
+    """A normal ECG says every rule was applied and none fired: with a lead missing it is not said
+    (the six precordial leads of a normal record were called normal before), and the reason is given."""
+    sim = _sim(0, labels=["normal_ecg"])
+    assert "normal_ecg" in {st.code for st in measure(sim.recording, CONFIG).statements}
+    result = measure(sim.recording.select(leads), CONFIG)
+    assert "normal_ecg" not in {st.code for st in result.statements}
+    assert "a normal ECG needs" in result.not_measurable["statements.normal_ecg"]
+
+
 def test_100_hz_record():
     # At 100 Hz a sample is 10 ms and the 45-Hz low-pass widens every edge: 3 samples allowed.
     sim = _sim(6, fs_hz=100.0)
@@ -404,6 +415,7 @@ def test_bench_without_the_digitized_path(tmp_path, monkeypatch, capsys):
     assert main([*args, "--n-digitized", "0"]) == 0
     figures = json.loads((tmp_path / "measure.json").read_text())["figures"]
     assert "digitized" not in figures and figures["simulated"]["records"] == 1
+    assert figures["simulated_noisy"]["noisy"] and figures["simulated_noisy"]["records"] == 1
     assert main([*args, "--n-digitized", "-1"]) == 2
     assert "--n-digitized -1" in capsys.readouterr().err
 

@@ -39,7 +39,7 @@ from tools.measure.result import (
     Rhythm,
 )
 from tools.measure.rhythm import RateStats, classify_rhythm, rate_stats
-from tools.measure.statements import AMPLITUDE_CODES, make_statements
+from tools.measure.statements import AMPLITUDE_CODES, abnormal_codes, make_statements, normal_ecg_gap
 from tools.recording import Recording
 
 __all__ = ["measure", "FS_RANGE_HZ"]
@@ -200,6 +200,8 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     statements = [st for st in make_statements(gm, rhythm, rows, terminal, config,
                                                amplitudes_physical=scaling.amplitudes_physical)
                   if f"statements.{st.code}" not in paced_reasons]
+    normal_gap = normal_ecg_gap(gm, {row.lead: row for row in rows})
+    unassessed = {"statements.normal_ecg": normal_gap} if normal_gap and not abnormal_codes(statements) else {}
     reversal = limb_reversal_suspected(areas["qrs"], areas["p"], areas["t"])
     flags = _flags(quality_rows, n_beats, spikes, reversal) + scaling.flags()
     if beats.rr_observed is not None and not beats.rr_observed.all():
@@ -216,7 +218,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
                         mains_hz=mains_hz, flags=flags),
         fiducials=Fiducials(median_s=g, median_window_s=(float(masked.time_s()[0]), float(masked.time_s()[-1])),
                             beats=_beat_fiducials(beats, d, atrial, fs) if g["qrs_on"] is not None else []),
-        not_measurable=_not_measurable(gm, d, n_beats, rhythm_reason, no_p)
+        not_measurable=_not_measurable(gm, d, n_beats, rhythm_reason, no_p) | unassessed
         | {f"statements.{code}": scaling.reason() for code in AMPLITUDE_CODES if not scaling.amplitudes_physical}
         | paced_reasons)
     result._median_mv = median.signal_mv

@@ -15,9 +15,10 @@ from tools.measure.result import (
     Rhythm,
     Statement,
 )
+from tools.recording import LEADS
 from tools.vocabulary import label
 
-__all__ = ["make_statements", "AMPLITUDE_CODES"]
+__all__ = ["make_statements", "AMPLITUDE_CODES", "abnormal_codes", "normal_ecg_gap"]
 
 TERRITORIES: dict[str, tuple[str, ...]] = {
     "st_elevation_inferior": ("II", "III", "aVF"),
@@ -178,10 +179,26 @@ def make_statements(g: GlobalMeasurements, rhythm: Rhythm, rows: list[LeadMeasur
     out = _rhythm(g, rhythm, config) + _conduction(g, by_lead, terminal_mv, config) + _axis(g)
     if amplitudes_physical:
         out += _voltage(by_lead, config) + _st_segment(by_lead, config)
-    abnormal = {s.code for s in out} - {"sinus_rhythm", "normal_axis"}
-    if rhythm.label == "sinus_rhythm" and not abnormal and amplitudes_physical and g.pr_ms is not None \
-            and g.qrs_ms is not None:
-        out.append(_st("normal_ecg", "sinus rhythm, normal axis and no abnormal statement",
-                       values={"heart_rate_bpm": g.heart_rate_bpm, "pr_ms": g.pr_ms, "qrs_ms": g.qrs_ms},
-                       threshold="no rule fired"))
+    if rhythm.label == "sinus_rhythm" and not abnormal_codes(out) and amplitudes_physical \
+            and "normal_axis" in {s.code for s in out} and normal_ecg_gap(g, by_lead) is None:
+        out.append(_st("normal_ecg", "sinus rhythm, normal axis, no abnormal statement, all 12 leads usable "
+                                     "and PR, QRS and QT measured",
+                       values={"heart_rate_bpm": g.heart_rate_bpm, "pr_ms": g.pr_ms, "qrs_ms": g.qrs_ms,
+                               "qt_ms": g.qt_ms}, threshold="no rule fired"))
     return out
+
+
+def abnormal_codes(statements: list[Statement]) -> set[str]:
+    """The codes of ``statements`` that a normal ECG excludes (all but sinus rhythm and normal axis)."""
+    return {s.code for s in statements} - {"sinus_rhythm", "normal_axis", "normal_ecg"}
+
+
+def normal_ecg_gap(g: GlobalMeasurements, rows: dict[str, LeadMeasurement]) -> str | None:
+    """Why these measurements cannot call an ECG normal (None: they can): every rule must have been
+    applicable, so all 12 leads usable and PR, QRS, QT and the QRS axis measured."""
+    missing = [lead for lead in LEADS if lead not in rows or not rows[lead].usable]
+    if missing:
+        return f"lead(s) {', '.join(missing)} missing or unusable: a normal ECG needs all 12"
+    unmeasured = [name for name, value in (("PR", g.pr_ms), ("QRS", g.qrs_ms), ("QT", g.qt_ms),
+                                           ("QRS axis", g.axis_deg.qrs)) if value is None]
+    return f"{', '.join(unmeasured)} not measured: a normal ECG needs them" if unmeasured else None
