@@ -87,6 +87,6 @@ def median_beats_data_url(measurement: Measurement) -> str:
             beat = medians[:, measurement.leads_present.index(lead)]
         else:
             beat = np.full(2, np.nan)
-        panels.append(_panel(beat, measurement.fs_hz, window, marks, lead))
+        panels.append(_panel(beat, measurement.median_beats_fs_hz, window, marks, lead))
     rows = [np.hstack(panels[i:i + 4]) for i in range(0, 12, 4)]
     return _data_url(np.vstack(rows), "png")

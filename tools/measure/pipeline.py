@@ -25,6 +25,7 @@ from tools.measure.preprocess import (
     paced_beats,
     pacing_steps,
     remove_pacing_spikes,
+    upsample,
 )
 from tools.measure.quality import lead_quality, limb_reversal_suspected
 from tools.measure.result import (
@@ -134,7 +135,8 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     Parameters
     ----------
     recording : Recording
-        Any lead subset, 100-1000 Hz, NaN gaps allowed (digitized 3x4 pages).
+        Any lead subset, 100-1000 Hz, NaN gaps allowed (digitized 3x4 pages). Below 500 Hz it is
+        measured resampled to 500 Hz (pacing spikes are found at the recorded rate first).
     config : MeasureConfig
 
     Returns
@@ -150,20 +152,25 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         No lead has a finite run long enough to filter (0.5 s).
     """
     _check(recording)
-    fs, leads = recording.fs_hz, recording.leads
-    cleaned, spikes = remove_pacing_spikes(recording.signal_mv, fs, leads)
-    mains_hz = mains_frequency(recording.signal_mv, fs)  # spike removal lowers the floor beside the line
+    in_fs, leads = recording.fs_hz, recording.leads
+    cleaned, spikes = remove_pacing_spikes(recording.signal_mv, in_fs, leads)
+    mains_hz = mains_frequency(recording.signal_mv, in_fs)  # spike removal lowers the floor beside the line
+    steps = np.zeros(0, dtype=int) if spikes.size else pacing_steps(recording.signal_mv, in_fs, leads)
+    # Spikes and steps are found at the recorded rate (resampling smears them), the rest at >= 500 Hz.
+    raw, fs = upsample(recording.signal_mv, in_fs)
+    cleaned = upsample(cleaned, in_fs)[0]
+    spikes, steps = (np.round(samples * fs / in_fs).astype(int) for samples in (spikes, steps))
     detection = filter_leads(cleaned, fs, config.detection_lowpass_hz, config, mains_hz)
     filtered = filter_leads(cleaned, fs, config.measurement_lowpass_hz, config, mains_hz)
     if not np.isfinite(filtered).any():
         raise MeasurementError("no lead has 0.5 s of continuous signal: nothing can be measured")
     beats = detect_beats(detection, fs, config)
     if not spikes.size:  # stimuli stored as steps, which the running median keeps (see "Paced ECGs")
-        spikes = locked_steps(pacing_steps(recording.signal_mv, fs, leads), beats.r_samples[beats.dominant], fs)
+        spikes = locked_steps(steps, beats.r_samples[beats.dominant], fs)
     n_beats = len(beats.r_samples)
     rates = rate_stats(beats, fs)
     median = median_beats(filtered, beats, fs, config)
-    quality_rows = lead_quality(recording.signal_mv, filtered, beats, median, leads)
+    quality_rows = lead_quality(raw, filtered, beats, median, leads)
     usable = np.array([row.usable for row in quality_rows])
     enough = n_beats >= _MIN_BEATS or (n_beats >= 1 and bool(usable.any()))
     masked = MedianBeats(np.where(usable[None, :], median.signal_mv, np.nan), median.fiducial_index, fs, median.n_beats)
@@ -185,11 +192,11 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv,
                         {**d.reasons, "p_on": p_doubt, "p_off": p_doubt})
     atrial_rate = _atrial_rate(rhythm, rates, waves)
-    rhythm, paced_reasons, stimulus_s = _paced_rhythm(rhythm, beats, spikes, d.global_s["qrs_on"], fs)
+    rhythm, paced_reasons, stimulus_s = _paced_rhythm(rhythm, beats, spikes, d.global_s["qrs_on"], fs, in_fs)
     if stimulus_s is not None and d.global_s["qrs_on"] is not None and d.global_s["qrs_on"] < stimulus_s:
         # No ventricular activity precedes the stimulus: an earlier onset is the removed spike's trace.
         d = Delineation({**d.global_s, "qrs_on": stimulus_s}, d.lead_s, d.baseline_mv, d.reasons)
-    scaling = lead_scaling(recording.signal_mv, leads, fs)
+    scaling = lead_scaling(recording.signal_mv, leads, in_fs)
     gm, areas = _global(d, masked, leads, rates, atrial_rate, usable, scaling.limb_gains or {})
     rows = lead_matrix(masked, leads, d, usable)
     g = d.global_s
@@ -211,7 +218,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     if lowpassed.any():
         flags.append("noise_lowpass")
     result = Measurement(
-        fs_hz=fs, duration_s=recording.duration_s, leads_present=list(leads), **{"global": gm}, rhythm=rhythm,
+        fs_hz=in_fs, duration_s=recording.duration_s, leads_present=list(leads), **{"global": gm}, rhythm=rhythm,
         statements=statements, leads=rows,
         quality=Quality(leads=quality_rows, limb_lead_reversal_suspected=reversal,
                         pacing_spike_times_s=[float(s / fs) for s in spikes], limb_lead_gains=scaling.limb_gains,
@@ -221,7 +228,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         not_measurable=_not_measurable(gm, d, n_beats, rhythm_reason, no_p) | unassessed
         | {f"statements.{code}": scaling.reason() for code in AMPLITUDE_CODES if not scaling.amplitudes_physical}
         | paced_reasons)
-    result._median_mv = median.signal_mv
+    result._median_mv, result._median_fs_hz = median.signal_mv, fs
     return result
 
 
@@ -237,17 +244,18 @@ def _atrial_rate(rhythm: Rhythm, rates: RateStats, waves: AtrialWaves) -> float 
 
 
 def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: float | None,
-                  fs: float) -> tuple[Rhythm, dict[str, str], float | None]:
+                  fs: float, recorded_fs: float) -> tuple[Rhythm, dict[str, str], float | None]:
     """``paced_rhythm`` when dominant beats follow pacing spikes (see the evidence threshold).
 
     Returns the rhythm (relabelled, its evidence naming the paced beats and the spike times);
     when the ventricles are paced, the conduction statements a paced QRS makes meaningless, keyed
     ``statements.<code>`` with the reason (below 250 Hz: ``statements.paced_rhythm``, since spikes
-    are not resolved); and the median time (s, from the QRS fiducial) of the spike that starts a
-    ventricular-paced beat (None otherwise). The native rhythm analysis is kept in the evidence.
+    are not resolved at the ``recorded_fs`` rate); and the median time (s, from the QRS fiducial) of
+    the spike that starts a ventricular-paced beat (None otherwise). ``beats`` and ``spikes`` are
+    samples at ``fs``. The native rhythm analysis is kept in the evidence.
     """
-    if fs < SPIKE_MIN_FS_HZ:
-        return rhythm, {"statements.paced_rhythm": f"pacing spikes (< 2 ms) are not resolved at {fs:g} Hz "
+    if recorded_fs < SPIKE_MIN_FS_HZ:
+        return rhythm, {"statements.paced_rhythm": f"pacing spikes (< 2 ms) are not resolved at {recorded_fs:g} Hz "
                                                    f"(needs >= {SPIKE_MIN_FS_HZ:g} Hz)"}, None
     dominant = beats.dominant
     if not spikes.size or not dominant.any():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -17,8 +18,8 @@ from scipy import ndimage, signal
 
 from tools.measure.config import MeasureConfig
 
-__all__ = ["SPIKE_MIN_FS_HZ", "PacedBeats", "filter_leads", "finite_runs", "locked_steps", "mains_frequency",
-           "paced_beats", "pacing_steps", "remove_pacing_spikes", "run_interior"]
+__all__ = ["MEASURING_FS_HZ", "SPIKE_MIN_FS_HZ", "PacedBeats", "filter_leads", "finite_runs", "locked_steps",
+           "mains_frequency", "paced_beats", "pacing_steps", "remove_pacing_spikes", "run_interior", "upsample"]
 
 # Pacemaker spikes last < 2 ms (1-3 samples at 500 Hz): a spike is what a 10-ms running median
 # removes. Its height is judged against the lead's own QRS slope, not in mV, because records are
@@ -278,6 +279,37 @@ def paced_beats(spike_samples: np.ndarray, qrs_on_samples: np.ndarray, fs_hz: fl
     ventricular = ((lag_s >= _VENTRICULAR_LAG_S[0]) & (lag_s <= _VENTRICULAR_LAG_S[1])).any(axis=1)
     atrial = ((lag_s > _VENTRICULAR_LAG_S[1]) & (lag_s <= _ATRIAL_MAX_LAG_S)).any(axis=1)
     return PacedBeats(ventricular=ventricular, atrial=atrial)
+
+
+# Records sampled slower are measured at this rate. Boundaries found on 10-ms (100 Hz) or 4-ms
+# (250 Hz) samples sit up to a sample outside the wave, and slopes taken over so few samples are
+# coarse: LUDB's even half decimated to 100 Hz read QRS +18 ± 14 ms against itself at 500 Hz and
+# called ivcd on 33 records instead of 17; resampled back to 500 Hz first, +3 ± 13 and 21.
+MEASURING_FS_HZ = 500.0
+
+
+def upsample(signal_mv: np.ndarray, fs_hz: float, target_hz: float = MEASURING_FS_HZ) -> tuple[np.ndarray, float]:
+    """Every lead's finite runs resampled (polyphase, zero-phase anti-imaging) to about ``target_hz``.
+
+    Returns the resampled (n_new, n_leads) signal in mV, NaN where the input was NaN (and after each
+    run's last sample), and its exact rate (``fs_hz`` x p/q); the input unchanged when ``fs_hz`` >=
+    ``target_hz``. Sample i of the input is sample i x p/q of the output (rounded for a run that
+    starts off the new grid).
+    """
+    if fs_hz >= target_hz:
+        return signal_mv, fs_hz
+    ratio = Fraction(target_hz / fs_hz).limit_denominator(100)
+    up, down = ratio.numerator, ratio.denominator
+    n_new = -(-signal_mv.shape[0] * up // down)
+    out = np.full((n_new, signal_mv.shape[1]), np.nan)
+    for lead in range(signal_mv.shape[1]):
+        for start, stop in finite_runs(signal_mv[:, lead]):
+            # Only the span between the run's first and last samples: beyond it is extrapolation.
+            run = signal.resample_poly(signal_mv[start:stop, lead], up, down, padtype="mean")
+            run = run[:(stop - 1 - start) * up // down + 1]
+            first = round(start * up / down)
+            out[first:first + run.size, lead] = run[:n_new - first]
+    return out, fs_hz * up / down
 
 
 # Mains interference: a spectral line at 50 or 60 Hz standing this far above the spectrum 3-10 Hz

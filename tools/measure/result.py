@@ -177,11 +177,17 @@ class Measurement(BaseModel):
     fiducials: Fiducials
     not_measurable: dict[str, str] = Field(description="for every null above, keyed by its dotted path, the reason")
     _median_mv: np.ndarray | None = PrivateAttr(default=None)
+    _median_fs_hz: float | None = PrivateAttr(default=None)
 
     @property
     def median_beats_mv(self) -> np.ndarray | None:
         """(n_window, n_leads) median beats in mV, columns in ``leads_present`` order (Python only)."""
         return self._median_mv
+
+    @property
+    def median_beats_fs_hz(self) -> float:
+        """Sampling rate of ``median_beats_mv`` in Hz: records under 500 Hz are measured resampled to 500."""
+        return self._median_fs_hz or self.fs_hz
 
     def to_json_dict(self) -> dict[str, Any]:
         """The public ``--json`` form (``global`` spelled without the underscore)."""
