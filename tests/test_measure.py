@@ -75,6 +75,24 @@ def test_atrial_flutter_and_its_wave_rate():
     assert abs(result.global_.atrial_rate_bpm - sim.truth.atrial_rate_bpm) <= 0.1 * sim.truth.atrial_rate_bpm
 
 
+def test_flutter_withholds_qt_and_st_statements():
+    """F waves run through the T end and lie on the ST segment: QT read +37 ± 26 ms over simulated
+    flutter, and 23 of 40 simulated flutter records (no ST change) read an ST elevation."""
+    flagged = 0
+    for seed in range(100, 108):
+        sim = _sim(seed, ("atrial_flutter",))
+        result = measure(sim.recording, CONFIG)
+        if result.rhythm.label != "atrial_flutter":
+            continue
+        flagged += 1
+        assert result.global_.qt_ms is None and result.global_.qtc_ms.bazett is None
+        assert result.not_measurable["global.qt_ms"].startswith("atrial flutter")
+        assert not {st.code for st in result.statements} & {"st_elevation_inferior", "st_elevation_lateral",
+                                                             "st_elevation_anterior", "long_qt"}
+        assert "statements.st_elevation_inferior" in result.not_measurable
+    assert flagged >= 6
+
+
 def test_first_degree_block_keeps_its_atrial_rate():
     """Every P wave is still conducted: the atrial rate is the sinus rate (it was withheld as if
     some P waves were blocked)."""

@@ -56,6 +56,14 @@ _PACED_CODES = ("rbbb", "lbbb", "ivcd", "lafb", "av_block_1", "av_block_2_wencke
                 "long_qt", "short_qt")
 
 
+_FLUTTER_T_END = "atrial flutter: F waves run through the end of the T wave, which cannot be told from them"
+# The same locked F waves lie on the PR and ST segments: 23 of 40 simulated flutter records (no ST
+# change simulated) read an ST elevation.
+_FLUTTER_ST = "atrial flutter: F waves lie on the PR and ST segments, so the ST level and T wave are not measurable"
+_ST_T_CODES = ("st_elevation_inferior", "st_elevation_anterior", "st_elevation_lateral", "st_depression",
+               "t_inversion")
+
+
 def _interval_ms(g: dict[str, float | None], start: str, end: str) -> float | None:
     return None if g[start] is None or g[end] is None else (g[end] - g[start]) * 1000.0
 
@@ -185,14 +193,22 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     rhythm, rhythm_reason = classify_rhythm(beats, atrial, waves, rates, p_ms, fs, config)
     no_p = rhythm.label in ("atrial_fibrillation", "atrial_flutter")
     if no_p:
-        if rhythm.label == "atrial_flutter" and enough and usable.any():  # F waves survive the median beat
+        flutter = rhythm.label == "atrial_flutter"
+        if flutter and enough and usable.any():  # F waves survive the median beat
             d = delineate(timing, rr_s, config, flutter_waves=True)
-        d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv, d.reasons)
+        # F waves locked to the QRS run through the end of the T wave in the median beat too: the
+        # T end found is an F wave's (simulated flutter, 210 records: QT +37 ± 26 ms; 26 of 40
+        # more flutter records beyond 25 ms), so QT is withheld, not guessed.
+        t_end = {"t_off": None} if flutter else {}
+        d = Delineation({**d.global_s, "p_on": None, "p_off": None, **t_end}, d.lead_s, d.baseline_mv,
+                        {**d.reasons, **({"t_off": _FLUTTER_T_END} if flutter else {})})
     elif p_doubt:
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv,
                         {**d.reasons, "p_on": p_doubt, "p_off": p_doubt})
     atrial_rate = _atrial_rate(rhythm, rates, waves)
-    rhythm, paced_reasons, stimulus_s = _paced_rhythm(rhythm, beats, spikes, d.global_s["qrs_on"], fs, in_fs)
+    rhythm, withheld, stimulus_s = _paced_rhythm(rhythm, beats, spikes, d.global_s["qrs_on"], fs, in_fs)
+    if rhythm.label == "atrial_flutter":
+        withheld = withheld | {f"statements.{code}": _FLUTTER_ST for code in _ST_T_CODES}
     if stimulus_s is not None and d.global_s["qrs_on"] is not None and d.global_s["qrs_on"] < stimulus_s:
         # No ventricular activity precedes the stimulus: an earlier onset is the removed spike's trace.
         d = Delineation({**d.global_s, "qrs_on": stimulus_s}, d.lead_s, d.baseline_mv, d.reasons)
@@ -206,7 +222,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     rhythm_reason = None if rhythm.label == "paced_rhythm" else rhythm_reason
     statements = [st for st in make_statements(gm, rhythm, rows, terminal, config,
                                                amplitudes_physical=scaling.amplitudes_physical)
-                  if f"statements.{st.code}" not in paced_reasons]
+                  if f"statements.{st.code}" not in withheld]
     normal_gap = normal_ecg_gap(gm, {row.lead: row for row in rows})
     unassessed = {"statements.normal_ecg": normal_gap} if normal_gap and not abnormal_codes(statements) else {}
     reversal = limb_reversal_suspected(areas["qrs"], areas["p"], areas["t"])
@@ -227,7 +243,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
                             beats=_beat_fiducials(beats, d, atrial, fs) if g["qrs_on"] is not None else []),
         not_measurable=_not_measurable(gm, d, n_beats, rhythm_reason, no_p) | unassessed
         | {f"statements.{code}": scaling.reason() for code in AMPLITUDE_CODES if not scaling.amplitudes_physical}
-        | paced_reasons)
+        | withheld)
     result._median_mv, result._median_fs_hz = median.signal_mv, fs
     return result
 
