@@ -14,7 +14,7 @@ from scipy import ndimage, signal
 
 from tools.measure.config import MeasureConfig
 from tools.measure.nanstats import nanmean, nanmedian
-from tools.measure.preprocess import run_interior
+from tools.measure.preprocess import finite_runs, run_interior
 
 __all__ = ["Beats", "detect_beats", "beat_windows", "rhythm_strips"]
 
@@ -68,7 +68,7 @@ class Beats:
 
     def median_rr_s(self, fs_hz: float) -> float | None:
         """Median of the observed intervals in s; None when there is none."""
-        rr = np.diff(self.r_samples)
+        rr = np.diff(self.r_samples)  # in samples, then s: the rounding every caller had before
         if self.rr_observed is not None:
             rr = rr[self.rr_observed]
         return float(np.median(rr)) / fs_hz if rr.size else None
@@ -150,13 +150,11 @@ def _correlations(segs: np.ndarray) -> np.ndarray:
 
 def _observed_intervals(filtered_mv: np.ndarray, r_samples: np.ndarray, fs_hz: float) -> np.ndarray:
     """(n_beats - 1,) bool: no gap of ``_BLIND_GAP_S`` or more in every lead lies between the beats."""
-    blind = np.concatenate(([0], (~np.isfinite(filtered_mv).any(axis=1)).astype(np.int8), [0]))
-    edges = np.flatnonzero(np.diff(blind))
-    starts, stops = edges[::2], edges[1::2]
-    long_gaps = stops - starts >= _BLIND_GAP_S * fs_hz
+    covered = finite_runs(np.where(np.isfinite(filtered_mv).any(axis=1), 0.0, np.nan))
     observed = np.ones(max(len(r_samples) - 1, 0), dtype=bool)
-    for start, stop in zip(starts[long_gaps], stops[long_gaps]):
-        observed &= ~((r_samples[:-1] < stop) & (r_samples[1:] > start))
+    for (_, start), (stop, _) in zip(covered[:-1], covered[1:]):  # the gaps between covered runs
+        if stop - start >= _BLIND_GAP_S * fs_hz:
+            observed &= ~((r_samples[:-1] < stop) & (r_samples[1:] > start))
     return observed
 
 

@@ -196,12 +196,13 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         flutter = rhythm.label == "atrial_flutter"
         if flutter and enough and usable.any():  # F waves survive the median beat
             d = delineate(timing, rr_s, config, flutter_waves=True)
-        # F waves locked to the QRS run through the end of the T wave in the median beat too: the
-        # T end found is an F wave's (simulated flutter, 210 records: QT +37 ± 26 ms; 26 of 40
-        # more flutter records beyond 25 ms), so QT is withheld, not guessed.
-        t_end = {"t_off": None} if flutter else {}
-        d = Delineation({**d.global_s, "p_on": None, "p_off": None, **t_end}, d.lead_s, d.baseline_mv,
-                        {**d.reasons, **({"t_off": _FLUTTER_T_END} if flutter else {})})
+        d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv, d.reasons)
+        if flutter:
+            # F waves locked to the QRS run through the end of the T wave in the median beat too:
+            # the T end found is an F wave's (simulated flutter: QT +37 ± 26 ms; 26 of 40 flutter
+            # records beyond 25 ms), so QT is withheld, not guessed.
+            d = Delineation({**d.global_s, "t_off": None}, d.lead_s, d.baseline_mv,
+                            {**d.reasons, "t_off": _FLUTTER_T_END})
     elif p_doubt:
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv,
                         {**d.reasons, "p_on": p_doubt, "p_off": p_doubt})

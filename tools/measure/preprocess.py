@@ -352,8 +352,8 @@ def mains_frequency(signal_mv: np.ndarray, fs_hz: float) -> float | None:
 def _notches(mains_hz: float, top_hz: float, fs_hz: float) -> np.ndarray:
     """Second-order sections notching ``mains_hz`` (always: a low-pass corner below it leaves
     much of the line) and its harmonics up to ``top_hz`` and under 0.45 ``fs_hz``."""
-    return np.concatenate([signal.tf2sos(*signal.iirnotch(k * mains_hz, _MAINS_Q, fs=fs_hz))
-                           for k in range(1, max(1, int(top_hz // mains_hz)) + 1) if k == 1 or k * mains_hz < 0.45 * fs_hz])
+    harmonics = [1] + [k for k in range(2, int(top_hz // mains_hz) + 1) if k * mains_hz < 0.45 * fs_hz]
+    return np.concatenate([signal.tf2sos(*signal.iirnotch(k * mains_hz, _MAINS_Q, fs=fs_hz)) for k in harmonics])
 
 
 def filter_leads(signal_mv: np.ndarray, fs_hz: float, lowpass_hz: float, config: MeasureConfig,
