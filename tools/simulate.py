@@ -744,7 +744,9 @@ def _sample_rhythm(rhythm: str, codes: set[str], rng: np.random.Generator, durat
     rr_ms = 60000.0 / out["heart_rate_bpm"]
     if rhythm == "atrial_fibrillation":
         out["hrv_sd_ms"] = rng.uniform(0.15, 0.3) * rr_ms
-        out["atrial_activity_mv"] = rng.uniform(0.02, 0.12)
+        # f waves 0.05-0.18 mV peak to peak in the lead that shows them best, as LUDB's eight
+        # unpaced AF records (0.08-0.19 mV, 3-30 Hz, TQ segments); 0.12 gave 0.31 mV.
+        out["atrial_activity_mv"] = rng.uniform(0.02, 0.08)
     else:
         out["hrv_sd_ms"] = rng.uniform(0.005, 0.03) * rr_ms
     if rhythm == "sinus_arrhythmia":
