@@ -176,6 +176,22 @@ def test_wenckebach_groups_exact():
     assert evidence_beats == [2, 3, 5, 6]
 
 
+def test_wenckebach_groups_tolerate_pr_scatter_and_a_cut_first_p_wave():
+    """Simulated 5:4 block (seed 71) as measured: the last PR increment of a group is the smallest
+    (truth +16 ms) and read 8 ms short of the one before; the first beat's P wave is cut by the
+    record's start (match 0.3). Still Wenckebach; a PR falling 20 ms inside a group is not."""
+    pr = [0.316, 0.218, 0.282, 0.322, 0.314, 0.220, 0.282, 0.310, 0.316, 0.218, 0.282]
+    rr = [1.204, 0.726, 0.704, 0.682, 1.222, 0.732, 0.686, 0.686, 1.220, 0.734]
+    beats, atrial = _beats_with_pr(rr, pr)
+    atrial.match[0] = 0.3
+    rate, evidence_beats = _wenckebach_groups(beats, atrial, FS)
+    assert rate == pytest.approx(60 / 0.66, abs=2.0)  # truth: P-P 0.66 s
+    assert evidence_beats == [4, 5, 8, 9]
+    pr[3] = 0.262  # 282 -> 262 -> 314: back by 20 ms
+    beats, atrial = _beats_with_pr(rr, pr)
+    assert _wenckebach_groups(beats, atrial, FS) is None
+
+
 def test_wenckebach_groups_reject_random_pr_and_a_missing_p_wave():
     rng = np.random.default_rng(0)
     rr = [0.88, 0.84, 1.48] * 2 + [0.88, 0.84]

@@ -21,9 +21,12 @@ _PAUSE_FACTOR = 1.6                # an RR this many times the median is a dropp
 _PR_DRIFT_S = 0.04                 # Wenckebach: PR before the pause exceeds PR after it by this
 _PR_DISSOCIATION_SD_S = 0.08       # PR this variable at a regular rate: P and QRS are dissociated
 # Wenckebach groups: a pause is an RR > 1.5x the 25th-percentile RR; inside a group the PR grows by
-# >= 10 ms per beat; every beat's P wave matches the median P (>= 0.4) somewhere within ±120 ms.
+# >= 10 ms per beat on average and never falls by more than 10 ms (the last increment of a group is
+# the smallest, 16-18 ms on simulated 5:4 blocks, and per-beat PRs scatter by about 10 ms); every
+# beat's P wave matches the median P (>= 0.4) somewhere within ±120 ms.
 _GROUP_PAUSE_FACTOR = 1.5
 _PR_STEP_S = 0.01
+_PR_JITTER_S = 0.01
 _P_MATCH = 0.4
 _MIN_GROUP_STEPS = 3               # PR increments seen inside groups before the pattern counts
 # Pre-QRS waves on the rhythm strip (>= 6 beats): the same wave before every beat (>= 0.9) vetoes
@@ -213,12 +216,12 @@ def _wenckebach_groups(beats: Beats, atrial: AtrialActivity, fs_hz: float) -> tu
 
     Pauses are RRs > 1.5x the shortest quarter of the RRs (3:2 block makes half the RRs long).
     Every dominant beat needs its P wave (best match >= 0.4 within ±120 ms); within each group
-    between pauses the PR lengthens beat by beat (>= 3 increments seen), and after each pause
-    it is shorter.
+    between pauses the PR lengthens (>= 10 ms per beat on average, no step back beyond 10 ms;
+    >= 3 increments seen), and after each pause it is shorter by > 40 ms.
     """
     # Beats before the first / after the last dominant beat with a matched P are cut by the
     # record's ends (no P wave in the record, an incomplete QRS): skipped.
-    matched = np.flatnonzero(beats.dominant & np.isfinite(atrial.match))
+    matched = np.flatnonzero(beats.dominant & (atrial.match >= _P_MATCH))
     if matched.size < 5:
         return None
     first, last = matched[0], matched[-1] + 1
@@ -227,8 +230,10 @@ def _wenckebach_groups(beats: Beats, atrial: AtrialActivity, fs_hz: float) -> tu
         return None
     steps = np.diff(pr)
     pauses = rr > _GROUP_PAUSE_FACTOR * np.percentile(rr, 25)
-    if not pauses.any() or (~pauses).sum() < _MIN_GROUP_STEPS or not (steps[~pauses] >= _PR_STEP_S).all() \
-            or not (steps[pauses] < -_PR_DRIFT_S).all():
+    group = np.cumsum(pauses)  # the PR steps of one group share a number
+    rise = [steps[~pauses & (group == k)].mean() for k in np.unique(group[~pauses])]
+    if not pauses.any() or (~pauses).sum() < _MIN_GROUP_STEPS or not (steps[~pauses] >= -_PR_JITTER_S).all() \
+            or min(rise) < _PR_STEP_S or not (steps[pauses] < -_PR_DRIFT_S).all():
         return None
     # From the first to the last conducted P wave: every RR holds one P-P interval, a pause two.
     p_span_s = float(rr.sum() - (pr[-1] - pr[0]))
