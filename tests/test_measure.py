@@ -480,6 +480,11 @@ def test_bench_without_the_digitized_path(tmp_path, monkeypatch, capsys):
     figures = json.loads((tmp_path / "measure.json").read_text())["figures"]
     assert "digitized" not in figures and figures["simulated"]["records"] == 1
     assert figures["simulated_noisy"]["noisy"] and figures["simulated_noisy"]["records"] == 1
+    (name, group), = figures["simulated"]["by_label_set"].items()  # seed 0: no label, sinus rhythm
+    assert name == "sinus_rhythm" and group["records"] == 1
+    assert group["intervals"]["qrs_ms"] == figures["simulated"]["intervals"]["ours"]["qrs_ms"]
+    assert group["rhythm_agreement"] == figures["simulated"]["rhythm_label_agreement"]
+    assert [miss["seed"] for miss in figures["simulated"]["rhythm_misses"]] == ([] if group["rhythm_agreement"] else [0])
     assert main([*args, "--n-digitized", "-1"]) == 2
     assert "--n-digitized -1" in capsys.readouterr().err
 

@@ -218,7 +218,9 @@ SIM_TARGETS_MS = {"p_duration_ms": (5.0, 5.0), "pr_ms": (5.0, 5.0), "qrs_ms": (5
 
 def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
     """Errors against the simulator's exact global truth, ours and NeuroKit2's (lead II); ``outliers``
-    lists the records (seed, labels, our errors) where an interval misses twice its target bias.
+    lists the records (seed, labels, our errors) where an interval misses twice its target bias;
+    ``by_label_set`` our errors and rhythm agreement per label set (``sinus_rhythm``: no label);
+    ``rhythm_misses`` the records whose rhythm label differs from the simulated one.
     ``noisy``: the same records with the simulator's electrode noise (wander, EMG 5-40 µV, mains in
     half of them, electrode motion in 30 %)."""
     from tools.measure import MeasureConfig, measure
@@ -227,6 +229,7 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
     config = MeasureConfig()
     errs = {who: {k: [] for k in INTERVALS} for who in ("ours", "neurokit2")}
     axis_err, rhythm_ok, per_record = [], [], []
+    by_set: dict[str, dict[str, list[float]]] = {}
     for seed in range(n_records):
         labels = SIM_LABELS[seed % len(SIM_LABELS)]
         sim = simulate(sample_config(seed, fs_hz=500.0, labels=labels, noisy=noisy))
@@ -244,6 +247,12 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
         axis_err.append(np.nan if axis is None else (axis - sim.truth.qrs_axis_deg + 180.0) % 360.0 - 180.0)
         rhythms = [code for code in sim.truth.labels if code in _RHYTHM_CODES]
         rhythm_ok.append(bool(rhythms) and result.rhythm.label == rhythms[0])
+        per_record[-1]["expected_rhythm"] = rhythms[0] if rhythms else None
+        group = by_set.setdefault("+".join(labels) or "sinus_rhythm", {k: [] for k in (*INTERVALS, "rhythm_ok")})
+        for k in INTERVALS:
+            if getattr(sim.truth, k) is not None:
+                group[k].append(got["ours"][k] - getattr(sim.truth, k))
+        group["rhythm_ok"].append(float(rhythm_ok[-1]))
     axis_arr = np.asarray(axis_err)
     return {"records": n_records, "fs_hz": 500.0, "noisy": noisy,
             "intervals": {who: _error_stats(e, SIM_TARGETS_MS) for who, e in errs.items()},
@@ -251,6 +260,12 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
                          "within_10_deg": float(np.mean(np.abs(axis_arr[np.isfinite(axis_arr)]) <= 10.0)),
                          "max_abs_deg": float(np.nanmax(np.abs(axis_arr)))},
             "rhythm_label_agreement": float(np.mean(rhythm_ok)),
+            "by_label_set": {name: {"records": len(group["rhythm_ok"]),
+                                    "rhythm_agreement": float(np.mean(group["rhythm_ok"])),
+                                    "intervals": _error_stats({k: group[k] for k in INTERVALS}, SIM_TARGETS_MS)}
+                             for name, group in by_set.items()},
+            "rhythm_misses": [{"seed": row["seed"], "expected": row["expected_rhythm"], "got": row["rhythm"]}
+                              for row, ok in zip(per_record, rhythm_ok) if not ok],
             "outliers": [row for row in per_record if any(
                 v is None or abs(v) > 2 * SIM_TARGETS_MS[k][0] for k, v in row["error_ms"].items())]}
 
@@ -327,6 +342,8 @@ def run(args: argparse.Namespace) -> int:
     if (args.ludb / "ludb.csv").exists():
         figures["ludb"] = bench_ludb(args.ludb)
     console = Console()
+    if not console.is_terminal:  # a log file: the tables' 80-column default would crop their cells
+        console = Console(width=_LOG_WIDTH)
     table = Table(title="Interval error (ms): mean ± SD [measured/defined]")
     table.add_column("set", no_wrap=True)
     for k in INTERVALS:
@@ -340,13 +357,31 @@ def run(args: argparse.Namespace) -> int:
     for name, stats in rows:
         table.add_row(name, *(_cell(stats[k]) for k in INTERVALS))
     console.print(table)
+    console.print(_by_label_set_table(figures["simulated"]["by_label_set"]))
     console.print({k: v for k, v in figures.items() if k not in ("simulated", "simulated_noisy", "digitized", "ludb")})
     for part in ("simulated", "simulated_noisy", "digitized", "ludb"):
         if part in figures:
-            console.print({k: v for k, v in figures[part].items() if k != "intervals"})
+            console.print({k: v for k, v in figures[part].items() if k not in ("intervals", "by_label_set")})
     path = write_results("measure", figures, args.out)
     console.print(f"wrote {path}")
     return 0
+
+
+_LOG_WIDTH = 140  # characters per line when the output is not a terminal
+
+
+def _by_label_set_table(by_set: dict[str, Any]) -> Any:
+    """Rich table: our interval errors and rhythm agreement per simulated label set."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title="Simulated, ours by label set: error (ms) mean±SD (/k: k records not measured)",
+                  box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("label set", "rhythm", "P", "PR", "QRS", "QT"):
+        table.add_column(column, no_wrap=True)
+    for name, group in by_set.items():
+        table.add_row(name, f"{group['rhythm_agreement']:.0%}", *(_short_cell(group["intervals"][k]) for k in INTERVALS))
+    return table
 
 
 def _cell(stats: dict[str, Any]) -> str:
@@ -355,6 +390,15 @@ def _cell(stats: dict[str, Any]) -> str:
     mark = {True: " ✓", False: " ✗"}.get(stats.get("within_iec"), "")
     # [measured/defined]: a record not measured (abstained, or NeuroKit2 failed) is not in the mean and SD.
     return f"{stats['mean_ms']:+.1f} ± {stats['sd_ms'] or 0:.1f} [{stats['n']}/{stats['n'] + stats['missing']}]{mark}"
+
+
+def _short_cell(stats: dict[str, Any]) -> str:
+    """``mean±SD``, with ``/missing`` when some records were not measured; empty when none defined."""
+    if stats["n"] + stats["missing"] == 0:
+        return ""
+    if stats["mean_ms"] is None:
+        return "n/a"
+    return f"{stats['mean_ms']:+.1f}±{stats['sd_ms'] or 0:.1f}" + (f" /{stats['missing']}" if stats["missing"] else "")
 
 
 def _rhythm_codes() -> frozenset[str]:
