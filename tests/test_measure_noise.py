@@ -55,3 +55,23 @@ def test_amplitudes_are_read_on_the_unfiltered_median():
     r_clean = np.array([row.r_mv for row in clean.leads])
     # a 40-Hz low-pass would take 10-20 % off narrow R waves; the median of 12 noisy beats only adds noise
     assert np.median(np.abs(r_noisy - r_clean) / r_clean) < 0.05
+
+
+@pytest.mark.parametrize(("seed", "labels", "rhythm"), [
+    (45, ("sinus_arrhythmia",), "sinus_arrhythmia"), (171, ("sinus_arrhythmia",), "sinus_arrhythmia"),
+    (44, ("sinus_tachycardia",), "sinus_tachycardia"), (86, ("sinus_tachycardia",), "sinus_tachycardia")])
+def test_muscle_noise_does_not_turn_p_waves_into_af_or_flutter(seed, labels, rhythm):
+    """With the simulator's electrode noise these read AF (P waves correlated 0.79-0.80 beat to
+    beat) or flutter when the P waves were matched at the measurement bandwidth (150 Hz)."""
+    sim = simulate(sample_config(seed, fs_hz=FS, labels=labels, noisy=True))
+    result = measure(sim.recording, CONFIG)
+    assert "noise_lowpass" in result.quality.flags  # the noise is there
+    assert result.rhythm.label == rhythm
+    assert result.rhythm.evidence.values["p_consistency"] >= CONFIG.af_p_consistency
+
+
+def test_muscle_noise_leaves_wenckebach_groups_visible():
+    sim = simulate(sample_config(71, fs_hz=FS, labels=("av_block_2_wenckebach",), noisy=True))
+    result = measure(sim.recording, CONFIG)
+    assert "noise_lowpass" in result.quality.flags
+    assert (result.rhythm.label, result.rhythm.av_block) == ("sinus_rhythm", "av_block_2_wenckebach")
