@@ -11,10 +11,11 @@ import pytest
 from tests.test_measure import _as_3x4_page
 from tools.digitize import DigitizeConfig, digitize
 from tools.measure import MeasureConfig, measure
-from tools.measure.atrial import AtrialActivity, _locked_periods, locked_waves
-from tools.measure.beats import Beats
-from tools.measure.delineation import FIDUCIALS, Delineation
-from tools.measure.median_beat import MedianBeats
+from tools.measure.atrial import AtrialActivity, _locked_periods, locate_p_waves, locked_waves, p_consistency
+from tools.measure.beats import Beats, detect_beats
+from tools.measure.delineation import FIDUCIALS, Delineation, delineate
+from tools.measure.median_beat import MedianBeats, median_beats
+from tools.measure.preprocess import filter_leads
 from tools.measure.rhythm import _irregularity, _wenckebach_groups
 from tools.render import RenderConfig, render
 from tools.simulate import sample_config, simulate
@@ -190,6 +191,21 @@ def test_wenckebach_groups_tolerate_pr_scatter_and_a_cut_first_p_wave():
     pr[3] = 0.262  # 282 -> 262 -> 314: back by 20 ms
     beats, atrial = _beats_with_pr(rr, pr)
     assert _wenckebach_groups(beats, atrial, FS) is None
+
+
+@pytest.mark.parametrize(("seed", "labels", "noisy"), [(0, (), True), (5, ("atrial_flutter",), False),
+                                                      (8, ("av_block_2_wenckebach",), True)])
+def test_p_consistency_scores_only_the_central_lags_and_equals_the_full_search(seed, labels, noisy):
+    sim = simulate(sample_config(seed, fs_hz=FS, labels=labels, noisy=noisy))
+    x = sim.recording.signal_mv
+    detection = filter_leads(x, FS, CONFIG.detection_lowpass_hz, CONFIG)
+    filtered = filter_leads(x, FS, CONFIG.measurement_lowpass_hz, CONFIG)
+    beats = detect_beats(detection, FS, CONFIG)
+    median = median_beats(filtered, beats, FS, CONFIG)
+    d = delineate(median, beats.median_rr_s(FS), CONFIG)
+    full = locate_p_waves(filtered, beats, median, d).consistency
+    assert full is not None
+    assert p_consistency(filtered, beats, median, d) == full
 
 
 def test_wenckebach_groups_reject_random_pr_and_a_missing_p_wave():

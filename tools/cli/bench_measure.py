@@ -235,24 +235,23 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
         sim = simulate(sample_config(seed, fs_hz=500.0, labels=labels, noisy=noisy))
         result = measure(sim.recording, config)
         got = {"ours": _ours(result), "neurokit2": _neurokit(sim.recording.lead("II"), sim.recording.fs_hz)}
+        group = by_set.setdefault("+".join(labels) or "sinus_rhythm", {k: [] for k in (*INTERVALS, "rhythm_ok")})
         for who, values in got.items():
             for k in INTERVALS:
                 truth = getattr(sim.truth, k)
                 if truth is not None:
                     errs[who][k].append(values[k] - truth)
+                    if who == "ours":
+                        group[k].append(values[k] - truth)
+        rhythms = [code for code in sim.truth.labels if code in _RHYTHM_CODES]
+        rhythm_ok.append(bool(rhythms) and result.rhythm.label == rhythms[0])
+        group["rhythm_ok"].append(float(rhythm_ok[-1]))
         per_record.append({"seed": seed, "labels": list(labels), "rhythm": result.rhythm.label,
+                           "expected_rhythm": rhythms[0] if rhythms else None,
                            "error_ms": {k: _rounded(got["ours"][k] - getattr(sim.truth, k)) for k in INTERVALS
                                         if getattr(sim.truth, k) is not None}})
         axis = result.global_.axis_deg.qrs
         axis_err.append(np.nan if axis is None else (axis - sim.truth.qrs_axis_deg + 180.0) % 360.0 - 180.0)
-        rhythms = [code for code in sim.truth.labels if code in _RHYTHM_CODES]
-        rhythm_ok.append(bool(rhythms) and result.rhythm.label == rhythms[0])
-        per_record[-1]["expected_rhythm"] = rhythms[0] if rhythms else None
-        group = by_set.setdefault("+".join(labels) or "sinus_rhythm", {k: [] for k in (*INTERVALS, "rhythm_ok")})
-        for k in INTERVALS:
-            if getattr(sim.truth, k) is not None:
-                group[k].append(got["ours"][k] - getattr(sim.truth, k))
-        group["rhythm_ok"].append(float(rhythm_ok[-1]))
     axis_arr = np.asarray(axis_err)
     return {"records": n_records, "fs_hz": 500.0, "noisy": noisy,
             "intervals": {who: _error_stats(e, SIM_TARGETS_MS) for who, e in errs.items()},

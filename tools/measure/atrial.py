@@ -23,7 +23,7 @@ from tools.measure.delineation import Delineation
 from tools.measure.median_beat import MedianBeats
 
 __all__ = ["AtrialActivity", "AtrialWaves", "DissociatedP", "LockedWaves", "atrial_waves", "dissociated_p",
-           "locate_p_waves", "locked_waves"]
+           "locate_p_waves", "locked_waves", "p_consistency"]
 
 _SEARCH_S = 0.12  # a P wave may sit this far from its median position (PR drift, Wenckebach)
 # Consistency is judged near the median position only: over a wide search any smooth segment
@@ -60,7 +60,7 @@ class AtrialActivity:
 
 
 def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
-                   delineation: Delineation) -> AtrialActivity:
+                   delineation: Delineation, near_only: bool = False) -> AtrialActivity:
     """Match the median P wave before every dominant beat.
 
     Parameters
@@ -69,6 +69,9 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
         Band-passed voltages, mV.
     beats, median, delineation
         Outputs of the previous stages.
+    near_only : bool
+        Score only the lags within ±20 ms of the median position, which is all ``consistency``
+        reads (``pr_s`` and ``match`` then describe that range only).
 
     Returns
     -------
@@ -86,7 +89,7 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
     if template.size == 0 or not np.isfinite(template).all():
         return AtrialActivity(pr, corr, match)
     template = template - template.mean(axis=0)
-    shift = int(_SEARCH_S * fs)
+    shift, near = int(_SEARCH_S * fs), int(_CONSISTENCY_S * fs)
     before, after = fid - lo + shift, hi - 1 - fid + shift
     windows = beat_windows(filtered_mv, beats.r_samples, before, after)[:, :, with_p]
     width = hi - lo
@@ -95,14 +98,23 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
         if not leads.any():
             continue
         beat = windows[i][:, leads]
-        scores = np.array([_corr(beat[k:k + width], template[:, leads]) for k in range(2 * shift + 1)])
+        scores = np.full(2 * shift + 1, np.nan)
+        for k in range(shift - near, shift + near + 1) if near_only else range(2 * shift + 1):
+            scores[k] = _corr(beat[k:k + width], template[:, leads])
         if np.isfinite(scores).any():
             best = int(np.nanargmax(scores))
-            near = scores[shift - int(_CONSISTENCY_S * fs):shift + int(_CONSISTENCY_S * fs) + 1]
-            corr[i] = np.nanmax(near) if np.isfinite(near).any() else np.nan
+            central = scores[shift - near:shift + near + 1]
+            corr[i] = np.nanmax(central) if np.isfinite(central).any() else np.nan
             pr[i] = g["qrs_on"] - g["p_on"] - (best - shift) / fs
             match[i] = scores[best]
     return AtrialActivity(pr, corr, match)
+
+
+def p_consistency(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
+                  delineation: Delineation) -> float | None:
+    """:attr:`AtrialActivity.consistency` of ``filtered_mv``, scoring only the ±20 ms of lags it is
+    judged on (a sixth of those :func:`locate_p_waves` tries)."""
+    return locate_p_waves(filtered_mv, beats, median, delineation, near_only=True).consistency
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from tools.errors import InputError, MeasurementError
-from tools.measure.atrial import AtrialActivity, AtrialWaves, atrial_waves, locate_p_waves
+from tools.measure.atrial import AtrialActivity, AtrialWaves, atrial_waves, locate_p_waves, p_consistency
 from tools.measure.beats import Beats, detect_beats
 from tools.measure.config import MeasureConfig
 from tools.measure.delineation import FIDUCIALS, Delineation, delineate, p_timing_doubt
@@ -191,7 +191,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     # still judged at the measurement bandwidth, whose noise the delineated median beat carries.
     atrial = locate_p_waves(detection, beats, masked, d)
     # The rhythm still reads the P waves found; only their timing (P duration, PR) is withheld.
-    p_doubt = p_timing_doubt(d, locate_p_waves(filtered, beats, masked, d).consistency, config)
+    p_doubt = p_timing_doubt(d, p_consistency(filtered, beats, masked, d), config)
     p_ms = None if p_doubt else _interval_ms(d.global_s, "p_on", "qrs_on")
     waves = atrial_waves(detection, beats, masked, leads, d)
     rhythm, rhythm_reason = classify_rhythm(beats, atrial, waves, rates, p_ms, fs, config)
