@@ -337,6 +337,20 @@ def test_ludb_decimated_to_100_hz_reads_like_500_hz():
     assert abs(np.median(diffs)) <= 6.0 and extra_ivcd <= 2
 
 
+def test_t_end_and_p_onset_are_not_taken_on_a_drift_between_them():
+    """PTB s0010 (1000 Hz, RBBB, inverted inferior T waves): II, aVF, V5 and V6 rise slowly from the
+    T wave into the next P wave without an isoelectric TP segment. Sought 200 ms past the steepest
+    T descent, their T ends lay on that drift (QT 568 ms, QTc 663); the P onsets found on the same
+    drift 60-120 ms before those of I, V2 and V4 would read P 205 ms, PR 238 ms, a first-degree
+    block. QT is now 461 ms (I, aVL, V1-V4 end their T waves ~400 ms after the QRS fiducial) and
+    P duration and PR are withheld, with the reason."""
+    from tools.record_io import read_record
+    result = measure(read_record(shared_path("records", "s0010_re.hea")), CONFIG)
+    assert 430.0 <= result.global_.qt_ms <= 500.0
+    assert result.global_.pr_ms is None and "max_p_onset_spread_ms" in result.not_measurable["global.pr_ms"]
+    assert not {"av_block_1"} & {st.code for st in result.statements}
+
+
 def test_two_beats_name_no_rhythm():
     sim = _sim(8, ("sinus_bradycardia",))
     short = sim.recording.window(0.0, 2.2)

@@ -96,6 +96,10 @@ class MeasureConfig(FrozenConfig):
     min_p_lead_fraction: float = Field(0.25, ge=0, le=1,
                                        description="P duration and PR need a P wave in at least this fraction of the "
                                                    "usable leads (at least one lead)")
+    max_p_onset_spread_ms: float = Field(50.0, gt=0,
+                                         description="above this interquartile range of the per-lead P onsets (ms) "
+                                                     "the leads disagree on where the P wave starts: P duration and PR "
+                                                     "not measurable")
 
     @model_validator(mode="after")
     def _check(self) -> MeasureConfig:

@@ -33,7 +33,11 @@ _CORE_SMOOTH_S = 0.04           # bridges the notches of a wide QRS
 _QRS_LIMIT_S = (-0.20, 0.25)    # onsets/offsets are never searched beyond this
 _QRS_MIN_SLOPE_FRACTION = 0.1   # leads with a max QRS slope below this fraction of the largest are ignored
 _T_START_AFTER_QRS_S = 0.06
-_T_KNEE_SPAN_S = 0.20
+# The T end is sought up to 150 ms past the steepest point of the T downslope (whose descent lasts
+# ~40-100 ms): at 200 ms the trapezium's far point could lie on a slow drift into the next P wave
+# and pull the knee onto it (PTB s0010: inverted inferior T waves running into upright P waves,
+# QT 568 -> 461 ms; LUDB even QT -10.1 +- 16.7 -> -11.0 +- 16.3 ms, P and PR unchanged).
+_T_KNEE_SPAN_S = 0.15
 _T_STEEPEST_WITHIN_S = 0.12     # the steepest T downslope follows the T peak within this
 _T_PEAK_NEAR_S = 0.08           # a lead's T peak lies within this of the multi-lead T peak
 _T_PEAK_MAX_S = 0.45            # after QRS onset; a T peak later than this would mean QT > 600 ms
@@ -599,7 +603,10 @@ def p_timing_doubt(delineation: Delineation, p_consistency: float | None, config
     large as the P wave, or a PR that varies (Wenckebach), smears the median P wave, and no single
     P duration or PR describes the record. Nor when :func:`delineate` found the P wave starting on
     the previous T wave (``delineation.p_doubt``), nor when it lasts under 40 ms (no atrium
-    depolarises that fast: a notch or an artefact).
+    depolarises that fast: a notch or an artefact), nor when the leads disagree on its onset (the
+    interquartile range of at least three per-lead onsets above ``config.max_p_onset_spread_ms``;
+    LUDB's even records ≤ 40 ms, simulated ≤ 23 ms with electrode noise; PTB s0010, whose T waves
+    drift into the P waves in half its leads, 54 ms).
 
     Parameters
     ----------
@@ -622,6 +629,12 @@ def p_timing_doubt(delineation: Delineation, p_consistency: float | None, config
     if duration_s < _MIN_P_DURATION_S:
         return (f"the P wave found lasts {duration_s * 1000:.0f} ms, under the {_MIN_P_DURATION_S * 1000:.0f} ms "
                 "any atrial depolarisation takes: a notch or an artefact, not a P wave")
+    onsets_ms = delineation.lead_s["p_on"][np.isfinite(delineation.lead_s["p_on"])] * 1000
+    spread_ms = float(np.subtract(*np.percentile(onsets_ms, [75, 25]))) if onsets_ms.size >= 3 else 0.0
+    if spread_ms > config.max_p_onset_spread_ms:
+        return (f"the leads disagree on where the P wave starts (interquartile range of the per-lead P onsets "
+                f"{spread_ms:.0f} ms > max_p_onset_spread_ms {config.max_p_onset_spread_ms:g}): no single onset "
+                "times the P wave")
     with_p = int((np.isfinite(delineation.lead_s["p_on"]) | np.isfinite(delineation.lead_s["p_off"])).sum())
     usable = int(np.isfinite(delineation.baseline_mv).sum())
     needed = max(1, int(np.ceil(config.min_p_lead_fraction * usable)))
