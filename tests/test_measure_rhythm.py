@@ -78,6 +78,22 @@ def test_wenckebach_is_sinus_with_second_degree_block_not_af():
     assert hits >= 8
 
 
+@pytest.mark.parametrize("seed, noisy", [(509, False), (409, True), (460, True)])
+def test_three_to_two_wenckebach_is_not_atrial_fibrillation(seed, noisy):
+    """3:2 block: two PRs alternate (here 75-80 ms apart), so the median beat's P wave is a blend of
+    two P waves that matched every beat at nearly one lag, and these records read AF. The template
+    is rebuilt from the beats' own P waves (Woody) and the PR step of every group appears."""
+    config = sample_config(seed, fs_hz=500.0, labels=("av_block_2_wenckebach",), noisy=noisy)
+    sim = simulate(config)
+    result = measure(sim.recording, CONFIG)
+    assert config.av_block_cycle == 3
+    assert result.rhythm.label.startswith("sinus") and result.rhythm.av_block == "av_block_2_wenckebach"
+    truth = [b.qrs_on_s - b.p_on_s for b in sim.truth.beats if b.qrs_on_s is not None and b.p_on_s is not None]
+    step_ms = 1000.0 * (max(truth) - min(truth))
+    ours = np.array([b.pr_ms for b in result.fiducials.beats if b.pr_ms is not None])
+    assert abs(np.ptp(ours) - step_ms) <= 15.0
+
+
 def test_sinus_arrhythmia_pages_have_p_waves_on_the_rhythm_strip_and_af_pages_do_not():
     for seed in (1, 2, 3, 4):
         _, sa = _measure(seed, ("sinus_arrhythmia",), page=True)

@@ -29,6 +29,8 @@ _SEARCH_S = 0.12  # a P wave may sit this far from its median position (PR drift
 # Consistency is judged near the median position only: over a wide search any smooth segment
 # (a T-wave tail, f waves) correlates well with a smooth template somewhere.
 _CONSISTENCY_S = 0.02
+_REBUILD_MATCH = 0.4  # beats whose P wave matched at least this well make a rebuilt template
+_REBUILDS = 2
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,17 @@ class AtrialActivity:
 
 
 def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
-                   delineation: Delineation, near_only: bool = False) -> AtrialActivity:
+                   delineation: Delineation, near_only: bool = False,
+                   rebuild_below: float | None = None) -> AtrialActivity:
     """Match the median P wave before every dominant beat.
+
+    When the beats' P waves sit at different lags (their PR varies, as in Wenckebach block), the
+    median beat's P wave is a blend of them (a 3:2 block's two PRs, 75 ms apart, smear it into one
+    broad wave that matches every beat at one lag). With ``rebuild_below`` set and the
+    consistency below it, the template is therefore rebuilt from the beats' own P waves, each
+    taken at the lag it matched, and matched again, twice (Woody's adaptive filter,
+    Electroenceph. Clin. Neurophysiol. 1967): ``pr_s`` and ``match`` then come from the rebuilt
+    template, ``correlation`` (and so ``consistency``) always from the median beat's.
 
     Parameters
     ----------
@@ -71,43 +82,65 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
         Outputs of the previous stages.
     near_only : bool
         Score only the lags within ±20 ms of the median position, which is all ``consistency``
-        reads (``pr_s`` and ``match`` then describe that range only).
+        reads (``pr_s`` and ``match`` then describe that range only; nothing is rebuilt).
+    rebuild_below : float or None
+        Consistency (-1..1) below which the template is rebuilt; None: never.
 
     Returns
     -------
     AtrialActivity
         All NaN when the median beat has no P wave.
     """
-    n = len(beats.r_samples)
-    pr, corr, match = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    none = AtrialActivity(*(np.full(len(beats.r_samples), np.nan) for _ in range(3)))
     g, fs, fid = delineation.global_s, median.fs_hz, median.fiducial_index
     if g["p_on"] is None or g["p_off"] is None or g["qrs_on"] is None:
-        return AtrialActivity(pr, corr, match)
+        return none
     lo, hi = fid + int(round(g["p_on"] * fs)), fid + int(round(g["p_off"] * fs)) + 1
     with_p = np.isfinite(delineation.lead_s["p_on"]) | np.isfinite(delineation.lead_s["p_off"])
     template = median.signal_mv[lo:hi][:, with_p]
     if template.size == 0 or not np.isfinite(template).all():
-        return AtrialActivity(pr, corr, match)
-    template = template - template.mean(axis=0)
+        return none
     shift, near = int(_SEARCH_S * fs), int(_CONSISTENCY_S * fs)
-    before, after = fid - lo + shift, hi - 1 - fid + shift
-    windows = beat_windows(filtered_mv, beats.r_samples, before, after)[:, :, with_p]
-    width = hi - lo
-    for i in np.flatnonzero(beats.dominant):
+    windows = beat_windows(filtered_mv, beats.r_samples, fid - lo + shift, hi - 1 - fid + shift)[:, :, with_p]
+    lags = range(shift - near, shift + near + 1) if near_only else range(2 * shift + 1)
+    scores = _lag_scores(windows, template, beats.dominant, lags)
+    corr = _best(scores[:, shift - near:shift + near + 1])[1]
+    best, match = _best(scores)
+    found = AtrialActivity(g["qrs_on"] - g["p_on"] - (best - shift) / fs, corr, match)
+    if near_only or rebuild_below is None or found.consistency is None or found.consistency >= rebuild_below:
+        return found
+    for _ in range(_REBUILDS):
+        matched = np.flatnonzero(match >= _REBUILD_MATCH)
+        if matched.size < 3:
+            break
+        aligned = np.stack([windows[i][int(best[i]):int(best[i]) + hi - lo] for i in matched])
+        if not np.isfinite(aligned).any(axis=0).all():  # a lead no matched beat shows (a page's column)
+            break
+        best, match = _best(_lag_scores(windows, np.nanmedian(aligned, axis=0), beats.dominant, lags))
+    return AtrialActivity(g["qrs_on"] - g["p_on"] - (best - shift) / fs, corr, match)
+
+
+def _lag_scores(windows: np.ndarray, template: np.ndarray, dominant: np.ndarray, lags: range) -> np.ndarray:
+    """(n_beats, n_lags_total) correlation of each dominant beat's window with ``template`` at
+    ``lags`` (samples into the window), over the leads finite in that window; NaN elsewhere."""
+    width = template.shape[0]
+    template = template - template.mean(axis=0)
+    scores = np.full((windows.shape[0], windows.shape[1] - width + 1), np.nan)
+    for i in np.flatnonzero(dominant):
         leads = np.isfinite(windows[i]).all(axis=0)
-        if not leads.any():
-            continue
-        beat = windows[i][:, leads]
-        scores = np.full(2 * shift + 1, np.nan)
-        for k in range(shift - near, shift + near + 1) if near_only else range(2 * shift + 1):
-            scores[k] = _corr(beat[k:k + width], template[:, leads])
-        if np.isfinite(scores).any():
-            best = int(np.nanargmax(scores))
-            central = scores[shift - near:shift + near + 1]
-            corr[i] = np.nanmax(central) if np.isfinite(central).any() else np.nan
-            pr[i] = g["qrs_on"] - g["p_on"] - (best - shift) / fs
-            match[i] = scores[best]
-    return AtrialActivity(pr, corr, match)
+        if leads.any():
+            for k in lags:
+                scores[i, k] = _corr(windows[i][k:k + width, leads], template[:, leads])
+    return scores
+
+
+def _best(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per beat, the lag (samples, float; NaN without a score) of the best score, and that score."""
+    best, value = np.full(scores.shape[0], np.nan), np.full(scores.shape[0], np.nan)
+    for i in np.flatnonzero(np.isfinite(scores).any(axis=1)):
+        best[i] = float(np.nanargmax(scores[i]))
+        value[i] = scores[i, int(best[i])]
+    return best, value
 
 
 def p_consistency(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,

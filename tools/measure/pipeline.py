@@ -189,7 +189,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     # (40 Hz): muscle noise above it cost the P waves of simulated sinus arrhythmia their beat-to-
     # beat correlation (0.99 -> 0.79) and made them AF. Whether the median P wave can be timed is
     # still judged at the measurement bandwidth, whose noise the delineated median beat carries.
-    atrial = locate_p_waves(detection, beats, masked, d)
+    atrial = locate_p_waves(detection, beats, masked, d, rebuild_below=config.af_p_consistency)
     # The rhythm still reads the P waves found; only their timing (P duration, PR) is withheld.
     p_doubt = p_timing_doubt(d, p_consistency(filtered, beats, masked, d), config)
     p_ms = None if p_doubt else _interval_ms(d.global_s, "p_on", "qrs_on")
