@@ -8,6 +8,7 @@ page plots (each lead its 2.5-s column, lead II throughout), i.e. a perfect digi
 import numpy as np
 import pytest
 
+from tests.conftest import shared_path
 from tests.test_measure import _as_3x4_page
 from tools.digitize import DigitizeConfig, digitize
 from tools.measure import MeasureConfig, measure
@@ -17,6 +18,7 @@ from tools.measure.delineation import FIDUCIALS, Delineation, delineate
 from tools.measure.median_beat import MedianBeats, median_beats
 from tools.measure.preprocess import filter_leads
 from tools.measure.rhythm import _irregularity, _wenckebach_groups
+from tools.record_io import read_record
 from tools.render import RenderConfig, render
 from tools.simulate import sample_config, simulate
 
@@ -76,6 +78,22 @@ def test_wenckebach_is_sinus_with_second_degree_block_not_af():
             # The sinus (atrial) rate, not the slower ventricular rate, names the sinus rhythm.
             assert abs(result.rhythm.evidence.values["atrial_rate_bpm"] - sim.config.heart_rate_bpm) <= 5.0
     assert hits >= 8
+
+
+@pytest.mark.parametrize("seed", [400, 404, 413])
+def test_three_to_two_mobitz_two_block_is_found(seed):
+    """3:2 Mobitz II: every third P wave is not conducted, so half the RRs are doubled and the
+    median RR lies between the two: a pause was an RR > 1.6x the median, and none was found."""
+    config = sample_config(seed, fs_hz=500.0, labels=("av_block_2_mobitz2",))
+    result = measure(simulate(config).recording, CONFIG)
+    assert config.av_block_cycle == 3 and result.rhythm.av_block == "av_block_2_mobitz2"
+
+
+def test_interpolated_pvcs_halving_the_rr_are_not_a_block():
+    """LUDB 105: sinus rhythm with two interpolated PVCs; the four RRs around them are half the
+    sinus RR, which must not make every sinus RR a "doubled" one."""
+    result = measure(read_record(shared_path("ludb", "data", "105.hea")), CONFIG)
+    assert result.rhythm.label == "sinus_rhythm" and result.rhythm.av_block is None
 
 
 @pytest.mark.parametrize("seed, noisy", [(509, False), (409, True), (460, True)])

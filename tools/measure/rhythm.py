@@ -18,6 +18,7 @@ _SINUS_ARRHYTHMIA_RANGE_S = 0.12   # max - min RR between dominant beats (classi
 _MINORITY = 0.25                   # beats of another morphology below this fraction are set aside...
 _MIN_KEPT_RR = 4                   # ...when this many RRs remain for the irregularity
 _PAUSE_FACTOR = 1.6                # an RR this many times the median is a dropped beat
+_DOUBLED_RR = 0.2                  # ... and so is one within this of twice the shortest quarter's RR
 _PR_DRIFT_S = 0.04                 # Wenckebach: PR before the pause exceeds PR after it by this
 _PR_DISSOCIATION_SD_S = 0.08       # PR this variable at a regular rate: P and QRS are dissociated
 # Wenckebach groups: a pause is an RR > 1.5x the 25th-percentile RR; inside a group the PR grows by
@@ -99,7 +100,13 @@ def _av_conduction(beats: Beats, atrial: AtrialActivity, fs_hz: float, pr_ms: fl
     rr = beats.rr_s(fs_hz)
     pr = atrial.pr_s
     if np.isfinite(rr).sum() >= 3:
-        pauses = np.flatnonzero(rr > _PAUSE_FACTOR * nanmedian(rr))
+        # A dropped P wave doubles the RR; in a 3:2 block half the RRs are doubled, so the median
+        # RR lies between the two and a doubled RR is told by the shortest quarter of the RRs
+        # between dominant beats (interpolated PVCs halve the RRs around them: LUDB 105).
+        nn = beats.dominant[1:] & beats.dominant[:-1] & np.isfinite(rr)
+        doubled = nn & (np.abs(rr / np.percentile(rr[nn], 25) - 2.0) <= _DOUBLED_RR) if nn.sum() >= 3 else \
+            np.zeros_like(nn)
+        pauses = np.flatnonzero((rr > _PAUSE_FACTOR * nanmedian(rr)) | doubled)
         for gap in pauses:
             before, after = pr[gap], pr[gap + 1] if gap + 1 < pr.size else np.nan
             if np.isfinite(before) and np.isfinite(after):
