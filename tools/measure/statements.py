@@ -149,7 +149,8 @@ def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig) -> lis
         out.append(_st(rhythm.label, rhythm.evidence.threshold or "rhythm analysis", **rhythm.evidence.model_dump()))
     if rhythm.av_block is not None:
         rule = (f"pr_ms > {config.av_block_1_pr_ms:g}" if rhythm.av_block == "av_block_1"
-                else "a dropped beat (RR > 1.6 x median) with the PR before and after it")
+                else "a dropped beat (RR > 1.6 x median, or an RR between dominant beats within 20 % of twice their "
+                     "25th percentile) with the PR before and after it")
         out.append(_st(rhythm.av_block, rule, beat_indices=rhythm.evidence.beat_indices,
                        values={"pr_ms": g.pr_ms}, threshold=rule))
     for code, count in (("pac", rhythm.pac_count), ("pvc", rhythm.pvc_count)):
