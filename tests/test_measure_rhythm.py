@@ -240,6 +240,8 @@ def test_p_consistency_scores_only_the_central_lags_and_equals_the_full_search(s
     full = locate_p_waves(filtered, beats, median, d).consistency
     assert full is not None
     assert p_consistency(filtered, beats, median, d) == full
+    # a rebuilt P template changes where each P wave is found, never the consistency
+    assert locate_p_waves(filtered, beats, median, d, rebuild_below=1.0).consistency == full
 
 
 def test_wenckebach_groups_reject_random_pr_and_a_missing_p_wave():

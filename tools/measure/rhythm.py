@@ -104,8 +104,8 @@ def _av_conduction(beats: Beats, atrial: AtrialActivity, fs_hz: float, pr_ms: fl
         # RR lies between the two and a doubled RR is told by the shortest quarter of the RRs
         # between dominant beats (interpolated PVCs halve the RRs around them: LUDB 105).
         nn = beats.dominant[1:] & beats.dominant[:-1] & np.isfinite(rr)
-        doubled = nn & (np.abs(rr / np.percentile(rr[nn], 25) - 2.0) <= _DOUBLED_RR) if nn.sum() >= 3 else \
-            np.zeros_like(nn)
+        short = np.percentile(rr[nn], 25) if nn.sum() >= 3 else np.inf
+        doubled = nn & (np.abs(rr / short - 2.0) <= _DOUBLED_RR)
         pauses = np.flatnonzero((rr > _PAUSE_FACTOR * nanmedian(rr)) | doubled)
         for gap in pauses:
             before, after = pr[gap], pr[gap + 1] if gap + 1 < pr.size else np.nan
