@@ -105,7 +105,10 @@ def _measured_statements(state: AgentState, step: str, checks: dict[str, Check],
     label = rhythm.get("label")
     entries = [{"code": label, "text": LABELS[label].name if label in LABELS else None,
                 "criteria": None, "evidence": rhythm.get("evidence")}]
-    entries += [s for s in meas.get("statements") or [] if isinstance(s, dict) and s.get("code") != label]
+    if (underlying := rhythm.get("underlying")) in LABELS:  # the atrial rhythm beneath a paced one
+        entries.append({"code": underlying, "text": f"{LABELS[underlying].name} beneath the paced rhythm",
+                        "criteria": None, "evidence": rhythm.get("evidence")})
+    entries += [s for s in meas.get("statements") or [] if isinstance(s, dict) and s.get("code") not in (label, underlying)]
     for entry in entries:
         code = entry.get("code")
         if not code:
@@ -166,6 +169,8 @@ def _summary(state: AgentState, statements: list[Statement], disputes: tuple[Dis
         rate = _get(meas, "global.heart_rate_bpm")
         label = _get(meas, "rhythm.label")
         name = LABELS[label].name if label in LABELS else "rhythm not classified"
+        if (underlying := _get(meas, "rhythm.underlying")) in LABELS:
+            name += f" (underlying {LABELS[underlying].name})"
         parts.append(f"{name[0].upper()}{name[1:]}" + (f" at {rate:.0f} bpm" if isinstance(rate, (int, float)) else "") + ".")
         findings = [s.text for s in statements if s.source in ("measured", "agreed") and s.code
                     and s.category not in ("rhythm", "axis") and s.code != "normal_ecg"]

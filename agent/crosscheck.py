@@ -59,6 +59,7 @@ LABEL_GROUPS: dict[str, tuple[str, ...]] = {
     "bundle branch block": ("rbbb", "lbbb"),
 }
 _ABNORMAL_IGNORED = SINUS | {"normal_axis", "normal_ecg"}
+_ATRIAL_RHYTHMS = SINUS | {"atrial_fibrillation", "atrial_flutter"}
 
 
 class Tolerances(BaseModel):
@@ -123,7 +124,7 @@ def measured_codes(measurements: dict[str, Any]) -> set[str]:
     """Every label code the measurement asserts: rhythm label, AV block, ectopy and statements."""
     codes = {s.get("code") for s in measurements.get("statements") or [] if isinstance(s, dict)}
     rhythm = measurements.get("rhythm") or {}
-    codes |= {rhythm.get("label"), rhythm.get("av_block")}
+    codes |= {rhythm.get("label"), rhythm.get("av_block"), rhythm.get("underlying")}
     codes |= {code for code, key in (("pac", "pac_count"), ("pvc", "pvc_count")) if (rhythm.get(key) or 0) > 0}
     return {c for c in codes if c in LABELS}
 
@@ -195,7 +196,13 @@ def _presence(code: str, measurements: dict[str, Any]) -> tuple[bool | None, str
         axis = measured_number(measurements, "qrs_axis_deg")
         return (None, "QRS axis not measurable") if axis is None else (False, f"measured QRS axis {axis:.0f}°")
     if LABELS[code].category == "rhythm":
-        return (None, "rhythm not classified") if label is None else (False, f"measured rhythm {label}")
+        if label is None:
+            return None, "rhythm not classified"
+        underlying = _get(measurements, "rhythm.underlying")
+        if label == "paced_rhythm" and code in _ATRIAL_RHYTHMS:  # the pacemaker sets the rate, not the atria
+            return (False, f"measured paced rhythm over {underlying}") if underlying else \
+                (None, "paced rhythm: the atrial rhythm beneath the pacing is not determined")
+        return False, f"measured rhythm {label}"
     need = _REQUIRES.get(code)
     if need is None or not _get(measurements, need):
         return None, f"the measurement cannot assess {LABELS[code].name}"

@@ -112,6 +112,18 @@ def test_sinus_rate_variants_need_the_right_rate():
     assert check_claims([plain], measured_brady, TOL)[0].verdict == "agreed"  # sinus origin is right
 
 
+@pytest.mark.parametrize("underlying, verdicts", [
+    ("atrial_fibrillation", ["agreed", "agreed", "disputed", "disputed"]),
+    (None, ["agreed", "unverifiable", "unverifiable", "disputed"])])
+def test_a_paced_rhythm_shows_only_the_atrial_rhythm_it_measured_beneath(underlying, verdicts):
+    # Paced beats are regular whatever the atria do: an atrial-rhythm claim is judged against the
+    # rhythm found beneath the pacing, and cannot be judged when none was found.
+    measurements = _measurements(rhythm__label="paced_rhythm", rhythm__underlying=underlying, statements=[])
+    claims = [_claim(kind="rhythm", code=code)
+              for code in ("paced_rhythm", "atrial_fibrillation", "sinus_rhythm", "av_block_3")]
+    assert [c.verdict for c in check_claims(claims, measurements, TOL)] == verdicts
+
+
 def test_criteria_that_could_not_be_measured_make_a_label_unverifiable():
     measurements = _measurements(global__qrs_ms=None, not_measurable={"global.qrs_ms": "flat line"})
     check = check_claims([_claim(kind="diagnosis", code="lbbb")], measurements, TOL)[0]

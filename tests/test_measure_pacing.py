@@ -105,6 +105,42 @@ def test_ventricular_spikes_give_paced_rhythm_and_no_bundle_branch_block():
     assert abs(result.global_.heart_rate_bpm - sim.truth.heart_rate_bpm) <= 1.0
 
 
+def _f_waves(seed: int, mv: float = 0.06) -> np.ndarray:
+    """Fibrillatory waves alone (mV): a simulated AF record minus the same record without them."""
+    config = sample_config(seed, fs_hz=FS, labels=["atrial_fibrillation"])
+    with_f, without = (simulate(config.model_copy(update={"atrial_activity_mv": a})) for a in (mv, 0.0))
+    return with_f.recording.signal_mv - without.recording.signal_mv
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_fibrillatory_waves_beneath_a_regular_paced_rhythm_are_underlying_af(seed):
+    # The regular paced RR cannot show AF; V1's QRS-T-cancelled residual can.
+    sim = simulate(sample_config(seed, fs_hz=FS))
+    paced = _add_spikes(sim.recording, _ventricular_spikes(sim))
+    plain = measure(paced, CONFIG).rhythm
+    assert plain.label == "paced_rhythm" and plain.underlying is None
+    assert plain.evidence.values["v1_f_wave_4_9hz_fraction"] < CONFIG.af_wave_band_fraction
+    rhythm = measure(paced.with_signal(paced.signal_mv + _f_waves(seed)), CONFIG).rhythm
+    assert rhythm.label == "paced_rhythm" and rhythm.underlying == "atrial_fibrillation"
+    assert rhythm.evidence.values["v1_f_wave_rms_mv"] >= CONFIG.af_wave_min_mv
+    assert rhythm.evidence.values["v1_f_wave_4_9hz_fraction"] >= CONFIG.af_wave_band_fraction
+    assert "underlying AF" in rhythm.evidence.threshold
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_p_waves_dissociated_from_paced_beats_are_not_af(seed):
+    sim = simulate(sample_config(seed, fs_hz=FS, labels=["av_block_3"]))
+    rhythm = measure(_add_spikes(sim.recording, _ventricular_spikes(sim)), CONFIG).rhythm
+    assert rhythm.label == "paced_rhythm" and rhythm.underlying is None
+
+
+def test_irregular_af_beneath_ventricular_pacing_keeps_its_native_label():
+    sim = simulate(sample_config(4, fs_hz=FS, labels=["atrial_fibrillation"]))
+    assert measure(sim.recording, CONFIG).rhythm.label == "atrial_fibrillation"
+    rhythm = measure(_add_spikes(sim.recording, _ventricular_spikes(sim)), CONFIG).rhythm
+    assert rhythm.label == "paced_rhythm" and rhythm.underlying == "atrial_fibrillation"
+
+
 def test_atrial_spikes_give_paced_rhythm_but_keep_conduction_statements():
     sim = simulate(sample_config(2, fs_hz=FS, labels=["lbbb"]))
     times = [b.p_on_s - 0.01 for b in sim.truth.beats if b.p_on_s is not None and b.p_on_s > 0.1]
@@ -281,6 +317,17 @@ def test_ludb_paced_records_with_visible_spikes_are_flagged(rec_id):
         result = measure(rec, CONFIG)
         assert result.rhythm.label == "paced_rhythm" and "pacing" in result.quality.flags
         assert not {s.code for s in result.statements} & BUNDLE_CODES
+
+
+def test_ludb_af_beneath_biventricular_pacing_is_the_underlying_rhythm():
+    # LUDB 93: AF under regular biventricular pacing; the other ventricular-paced records are
+    # sinus rhythm (34, 74, 90, 111 with third-degree block: P waves dissociated from the paced beats).
+    labels = ludb_labels(shared_path("ludb", "ludb.csv"))
+    for rec_id in LUDB_VENTRICULAR_PACED:
+        rhythm = measure(_ludb(rec_id), CONFIG).rhythm
+        assert rhythm.label == "paced_rhythm"
+        assert (rhythm.underlying == "atrial_fibrillation") == labels[rec_id]["af"], rec_id
+        assert labels[rec_id]["af"] == (rec_id == 93)
 
 
 @pytest.mark.parametrize("rec_id", LUDB_STORED_STEPS)

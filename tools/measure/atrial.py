@@ -7,8 +7,9 @@ correlation tells whether an organised P wave is there at all (low in atrial fib
 ``atrial_waves`` gathers what the rhythm rules need beyond that: the spectrum of the
 QRS-T-cancelled residual (flutter waves not locked to the QRS), its autocorrelation (P waves
 dissociated from the QRS), the median beat's TQ segment repeating at a period every RR is a
-multiple of (flutter waves locked to the QRS), and how alike the pre-QRS waves of the rhythm
-strip are (the same P wave before every beat, or not).
+multiple of (flutter waves locked to the QRS), how alike the pre-QRS waves of the rhythm
+strip are (the same P wave before every beat, or not), and the size and 4-9 Hz share of V1's
+residual (fibrillatory waves, the only sign of AF when a pacemaker makes the RR regular).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
+from scipy import ndimage, signal
 
 from tools.measure.beats import Beats, beat_windows, rhythm_strips
 from tools.measure.delineation import Delineation
@@ -164,6 +165,14 @@ _FLUTTER_LEADS = ("II", "III", "aVF", "V1")
 _FLUTTER_BAND_HZ = (3.3, 5.9)
 _ANALYSIS_BAND_HZ = (2.0, 12.0)
 _PEAK_HALF_WIDTH_HZ = 0.3
+# Fibrillatory waves: 4-9 Hz (240-540/min) and irregular, largest in V1. Their share is taken of the
+# 1-12 Hz residual power, where P waves left by an imperfect cancellation or dissociated from the
+# QRS (1-3 Hz) would also show; their size as the RMS of the 3-12 Hz band.
+_F_WAVE_LEAD = "V1"
+_F_WAVE_BAND_HZ = (4.0, 9.0)
+_F_WAVE_TOTAL_HZ = (1.0, 12.0)
+_F_WAVE_RMS_BAND_HZ = (3.0, 12.0)
+_F_WAVE_SEGMENT_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -194,6 +203,10 @@ class AtrialWaves:
         such beats.
     strip_beats : int
         Beats behind ``strip_consistency``.
+    f_wave_rms_mv : float or None
+        RMS of V1's residual in 3-12 Hz, mV (None: no V1 with 2 s of residual).
+    f_wave_fraction : float or None
+        Share of V1's 1-12 Hz residual power in 4-9 Hz, the fibrillatory band (0..1).
     """
 
     rate_bpm: float | None
@@ -204,6 +217,8 @@ class AtrialWaves:
     locked: LockedWaves
     strip_consistency: float | None = None
     strip_beats: int = 0
+    f_wave_rms_mv: float | None = None
+    f_wave_fraction: float | None = None
 
 
 def atrial_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats, leads: tuple[str, ...],
@@ -212,14 +227,15 @@ def atrial_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats, lea
 
     The median beat is subtracted at every dominant beat; ectopic beats and uncovered samples are
     masked out. The lead whose spectral peak is most concentrated is reported, with
-    ``dissociated_p`` over all leads, ``locked_waves`` on the median beat and the consistency
-    of the pre-QRS waves on the rhythm strip.
+    ``dissociated_p`` over all leads, ``locked_waves`` on the median beat, the consistency
+    of the pre-QRS waves on the rhythm strip and V1's fibrillatory-wave size and share.
     """
     fs, fid = median.fs_hz, median.fiducial_index
     dissociated = dissociated_p(filtered_mv, beats, median)
     locked = locked_waves(median, delineation, beats, leads)
     strip = _strip_consistency(filtered_mv, beats, delineation, leads, fs)
-    best = AtrialWaves(None, 0.0, 0.0, None, dissociated, locked, *strip)
+    rate, concentration, amplitude, best_lead = None, 0.0, 0.0, None
+    f_waves: tuple[float | None, float | None] = (None, None)
     for name in _FLUTTER_LEADS:
         if name not in leads:
             continue
@@ -229,6 +245,8 @@ def atrial_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats, lea
         if finite.sum() < 2.0 * fs:
             continue
         x = residual[finite] - residual[finite].mean()
+        if name == _F_WAVE_LEAD:
+            f_waves = _fibrillatory_waves(x, fs)
         spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
         freqs = np.fft.rfftfreq(x.size, 1.0 / fs)
         band = (freqs >= _ANALYSIS_BAND_HZ[0]) & (freqs <= _ANALYSIS_BAND_HZ[1])
@@ -238,11 +256,21 @@ def atrial_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats, lea
         peak = freqs[flutter][int(np.argmax(spectrum[flutter]))]
         # Flutter waves are saw-toothed: their harmonics belong to them too.
         near = band & (np.min(np.abs(freqs[:, None] - peak * np.arange(1, 4)[None, :]), axis=1) <= _PEAK_HALF_WIDTH_HZ)
-        concentration = float(spectrum[near].sum() / spectrum[band].sum())
-        if concentration > best.concentration:
-            best = AtrialWaves(float(peak * 60.0), concentration, float(np.sqrt(np.mean(x**2))), name, dissociated,
-                               locked, *strip)
-    return best
+        share = float(spectrum[near].sum() / spectrum[band].sum())
+        if share > concentration:
+            rate, concentration, amplitude, best_lead = float(peak * 60.0), share, float(np.sqrt(np.mean(x**2))), name
+    return AtrialWaves(rate, concentration, amplitude, best_lead, dissociated, locked, *strip, *f_waves)
+
+
+def _fibrillatory_waves(residual: np.ndarray, fs: float) -> tuple[float | None, float | None]:
+    """(3-12 Hz RMS in mV, 4-9 Hz share of the 1-12 Hz power) of one lead's residual (gaps removed)."""
+    freqs, power = signal.welch(residual, fs, nperseg=min(residual.size, int(_F_WAVE_SEGMENT_S * fs)))
+    total = power[(freqs >= _F_WAVE_TOTAL_HZ[0]) & (freqs <= _F_WAVE_TOTAL_HZ[1])].sum()
+    if total <= 0:
+        return None, None
+    share = float(power[(freqs >= _F_WAVE_BAND_HZ[0]) & (freqs <= _F_WAVE_BAND_HZ[1])].sum() / total)
+    band = signal.butter(3, _F_WAVE_RMS_BAND_HZ, "bandpass", fs=fs, output="sos")
+    return float(np.sqrt(np.mean(signal.sosfiltfilt(band, residual) ** 2))), share
 
 
 def _cancel_qrst(column: np.ndarray, beats: Beats, template: np.ndarray, fid: int) -> np.ndarray:

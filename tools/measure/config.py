@@ -88,6 +88,13 @@ class MeasureConfig(FrozenConfig):
                                                      "within 0.3 Hz of its peak in 3.3-5.9 Hz and harmonics, at or above this")
     flutter_min_mv: float = Field(0.04, ge=0, description="flutter: residual RMS at or above this (mV); twice this "
                                                           "overrides apparent P waves (2:1 flutter waves mimic them)")
+    af_wave_min_mv: float = Field(0.025, ge=0,
+                                  description="AF beneath a ventricular-paced (regular) rhythm: V1's QRS-T-cancelled "
+                                              "residual, 3-12 Hz RMS at or above this (mV) ...")
+    af_wave_band_fraction: float = Field(0.65, gt=0, le=1,
+                                         description="... with at least this share of its 1-12 Hz power in 4-9 Hz "
+                                                     "(fibrillatory waves; sinus P waves dissociated from paced beats: "
+                                                     "<= 0.56, non-AF LUDB records: <= 0.61)")
     p_wave_consistency: float = Field(0.5, ge=-1, le=1,
                                       description="below this mean per-beat P correlation there is no organised P wave")
     p_timing_consistency: float = Field(0.8, ge=-1, le=1,

@@ -211,7 +211,8 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv,
                         {**d.reasons, "p_on": p_doubt, "p_off": p_doubt})
     atrial_rate = _atrial_rate(rhythm, rates, waves)
-    rhythm, withheld, stimulus_s = _paced_rhythm(rhythm, beats, spikes, d.global_s["qrs_on"], fs, in_fs)
+    rhythm, withheld, stimulus_s = _paced_rhythm(rhythm, beats, spikes, d.global_s["qrs_on"], fs, in_fs, waves,
+                                                 config)
     if rhythm.label == "atrial_flutter":
         withheld = withheld | {f"statements.{code}": _FLUTTER_ST for code in _ST_T_CODES}
     if stimulus_s is not None and d.global_s["qrs_on"] is not None and d.global_s["qrs_on"] < stimulus_s:
@@ -264,11 +265,13 @@ def _atrial_rate(rhythm: Rhythm, rates: RateStats, waves: AtrialWaves) -> float 
     return waves.dissociated.rate_bpm if rhythm.label == "av_block_3" else None
 
 
-def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: float | None,
-                  fs: float, recorded_fs: float) -> tuple[Rhythm, dict[str, str], float | None]:
+def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: float | None, fs: float,
+                  recorded_fs: float, waves: AtrialWaves, config: MeasureConfig
+                  ) -> tuple[Rhythm, dict[str, str], float | None]:
     """``paced_rhythm`` when dominant beats follow pacing spikes (see the evidence threshold).
 
-    Returns the rhythm (relabelled, its evidence naming the paced beats and the spike times);
+    Returns the rhythm (relabelled, its evidence naming the paced beats and the spike times, its
+    ``underlying`` atrial rhythm set when the ventricles are paced, see :func:`_underlying_rhythm`);
     when the ventricles are paced, the conduction statements a paced QRS makes meaningless, keyed
     ``statements.<code>`` with the reason (below 250 Hz: ``statements.paced_rhythm``, since spikes
     are not resolved at the ``recorded_fs`` rate); and the median time (s, from the QRS fiducial) of
@@ -289,24 +292,42 @@ def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: fl
     atrial = 2 * int((paced.atrial | paced.ventricular)[dominant].sum()) > int(dominant.sum())
     if not (ventricular or atrial):
         return rhythm, {}, None
+    f_waves = {"v1_f_wave_rms_mv": waves.f_wave_rms_mv, "v1_f_wave_4_9hz_fraction": waves.f_wave_fraction}
     evidence = Evidence(
         beat_indices=np.flatnonzero(paced.ventricular | paced.atrial).tolist(),
         times_s=[float(s / fs) for s in spikes],
         values={"ventricular_paced_count": float(paced.ventricular.sum()),
-                "atrial_paced_count": float(paced.atrial.sum()), "dominant_count": float(dominant.sum())},
+                "atrial_paced_count": float(paced.atrial.sum()), "dominant_count": float(dominant.sum()),
+                **{k: round(v, 4) for k, v in f_waves.items() if v is not None}},
         threshold=f"a pacing spike 60 ms before to 50 ms after the QRS onset of >= {_MIN_PACED_BEATS} dominant beats "
                   f"(ventricular), or 60-350 ms before it in more than half of them (atrial); "
-                  f"native rhythm analysis: {rhythm.label or 'undetermined'}")
+                  f"native rhythm analysis: {rhythm.label or 'undetermined'}; underlying AF when ventricular-paced: "
+                  f"V1's QRS-T-cancelled residual >= {config.af_wave_min_mv:g} mV RMS (3-12 Hz) with "
+                  f">= {config.af_wave_band_fraction:g} of its 1-12 Hz power in 4-9 Hz")
     update: dict[str, object] = {"label": "paced_rhythm", "evidence": evidence}
     if not ventricular:
         return rhythm.model_copy(update=update), {}, None
     why = ("ventricular-paced rhythm: the QRS shape and the AV interval are set by the pacemaker, and the "
            "paced QRS lengthens the QT")
     update["av_block"] = None
+    update["underlying"] = _underlying_rhythm(rhythm.label, waves, config)
     started = dominant & paced.ventricular
     stimulus = [spikes[np.argmin(np.abs(spikes - on))] - r for r, on in zip(beats.r_samples[started], onset[started])]
     return (rhythm.model_copy(update=update), {f"statements.{code}": why for code in _PACED_CODES},
             float(np.median(stimulus)) / fs)
+
+
+def _underlying_rhythm(native: str | None, waves: AtrialWaves, config: MeasureConfig) -> str | None:
+    """The atrial rhythm beneath a ventricular-paced rhythm, whose regular RR cannot show it: the
+    native analysis's AF or flutter, else AF when V1's residual holds fibrillatory waves
+    (``af_wave_min_mv``, ``af_wave_band_fraction``), else None (sinus P waves dissociated from the
+    paced beats, or fine AF, are not told apart)."""
+    if native in ("atrial_fibrillation", "atrial_flutter"):
+        return native
+    rms, share = waves.f_wave_rms_mv, waves.f_wave_fraction
+    fibrillatory = rms is not None and share is not None and rms >= config.af_wave_min_mv \
+        and share >= config.af_wave_band_fraction
+    return "atrial_fibrillation" if fibrillatory else None
 
 
 def _empty_delineation(n_leads: int, n_beats: int) -> Delineation:

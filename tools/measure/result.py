@@ -87,6 +87,9 @@ class Rhythm(BaseModel):
     pac_count: int = Field(description="premature beats of dominant QRS morphology")
     pvc_count: int = Field(description="beats of non-dominant QRS morphology (ventricular or aberrant)")
     n_beats: int
+    underlying: Literal["atrial_fibrillation", "atrial_flutter"] | None = Field(
+        None, description="ventricular-paced rhythm only: the atrial rhythm beneath the pacing when the atrial waves "
+                          "show it (null: not paced, or not shown)")
     rr_irregularity: float | None = Field(description="median |successive RR difference| / median RR (dimensionless)")
     p_consistency: float | None = Field(description="mean correlation of each beat's P wave with the median P (-1..1)")
     evidence: Evidence
