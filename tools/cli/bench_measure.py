@@ -135,7 +135,7 @@ def _axis_class(axis: float | None) -> str | None:
 # Se/Sp keys of bench_ludb: each call against LUDB's diagnosis; first-degree AV block also against
 # its criterion applied to the cardiologists' points (reference PR > av_block_1_pr_ms).
 _LABEL_CHECKS = {"af": "af", "avb1": "av_block_1", "avb1_annotated": "av_block_1_annotated_pr",
-                 "rbbb": "rbbb_complete", "lbbb": "lbbb_complete"}
+                 "rbbb": "rbbb_complete", "lbbb": "lbbb_complete", "pac": "pac"}
 
 
 def bench_ludb(root: Path) -> dict[str, Any]:
@@ -182,7 +182,8 @@ def bench_ludb(root: Path) -> dict[str, Any]:
         for key, truth, pred in (("af", lab["af"], af),
                                  ("avb1", lab["av_block_1"], "av_block_1" in codes),
                                  ("avb1_annotated", bool(ref["pr_ms"] > config.av_block_1_pr_ms), "av_block_1" in codes),
-                                 ("rbbb", lab["rbbb"], "rbbb" in codes), ("lbbb", lab["lbbb"], "lbbb" in codes)):
+                                 ("rbbb", lab["rbbb"], "rbbb" in codes), ("lbbb", lab["lbbb"], "lbbb" in codes),
+                                 ("pac", lab["pac"], result.rhythm.pac_count > 0)):
             calls[f"{key}_true"].append(truth)
             calls[f"{key}_pred"].append(pred)
         if lab["axis"]:
@@ -230,7 +231,7 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
 
     config = MeasureConfig()
     errs = {who: {k: [] for k in INTERVALS} for who in ("ours", "neurokit2")}
-    axis_err, rhythm_ok, per_record = [], [], []
+    axis_err, rhythm_ok, per_record, pac_calls = [], [], [], []
     by_set: dict[str, dict[str, list[float]]] = {}
     for seed in range(n_records):
         labels = SIM_LABELS[seed % len(SIM_LABELS)]
@@ -248,6 +249,7 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
         rhythms = [code for code in sim.truth.labels if code in _RHYTHM_CODES]
         rhythm_ok.append(bool(rhythms) and result.rhythm.label == rhythms[0])
         group["rhythm_ok"].append(float(rhythm_ok[-1]))
+        pac_calls.append((any(b.kind == "pac" for b in sim.truth.beats), result.rhythm.pac_count > 0))
         per_record.append({"seed": seed, "labels": list(labels), "rhythm": result.rhythm.label,
                            "expected_rhythm": rhythms[0] if rhythms else None,
                            "error_ms": {k: _rounded(got["ours"][k] - getattr(sim.truth, k)) for k in INTERVALS
@@ -261,6 +263,7 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
                          "within_10_deg": float(np.mean(np.abs(axis_arr[np.isfinite(axis_arr)]) <= 10.0)),
                          "max_abs_deg": float(np.nanmax(np.abs(axis_arr)))},
             "rhythm_label_agreement": float(np.mean(rhythm_ok)),
+            "pac": _se_sp([truth for truth, _ in pac_calls], [pred for _, pred in pac_calls]),
             "by_label_set": {name: {"records": len(group["rhythm_ok"]),
                                     "rhythm_agreement": float(np.mean(group["rhythm_ok"])),
                                     "intervals": _error_stats({k: group[k] for k in INTERVALS}, SIM_TARGETS_MS)}

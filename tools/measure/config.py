@@ -35,6 +35,15 @@ class MeasureConfig(FrozenConfig):
                                         description="QRS correlation with the template above which a beat is 'dominant'")
     premature_fraction: float = Field(0.85, gt=0.5, lt=1,
                                       description="an RR shorter than this fraction of the local median RR is premature")
+    pac_sinus_p_correlation: float = Field(0.9, ge=-1, le=1,
+                                           description="a premature beat whose P wave correlates below this with the "
+                                                       "median P has an ectopic P wave (PAC; sinus arrhythmia's beats: "
+                                                       ">= 0.99 on simulated records, simulated PACs <= 0.73)")
+    pac_very_premature_fraction: float = Field(0.65, gt=0.3, lt=1,
+                                               description="a premature beat with an RR below this fraction of the RR "
+                                                           "before it is a PAC whatever its P wave (an SA-nodal "
+                                                           "extrasystole has the sinus P: LUDB 7 at 0.59; sinus "
+                                                           "arrhythmia >= 0.68 on simulated records)")
     # ---- median beat ---------------------------------------------------------------------
     median_pre_s: float = Field(0.5, gt=0.2, le=1.0, description="median-beat window before the R fiducial (s)")
     median_post_s: float = Field(0.8, gt=0.4, le=1.2, description="median-beat window after the R fiducial (s)")

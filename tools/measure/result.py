@@ -84,7 +84,10 @@ class Rhythm(BaseModel):
     model_config = _FROZEN
     label: str | None = Field(description="one code of tools.vocabulary.RHYTHMS, null when undetermined")
     av_block: Literal["av_block_1", "av_block_2_wenckebach", "av_block_2_mobitz2", "av_block_3"] | None = None
-    pac_count: int = Field(description="premature beats of dominant QRS morphology")
+    pac_count: int = Field(description="premature atrial complexes (the beats in pac_beats)")
+    pac_beats: list[int] = Field(default_factory=list,
+                                 description="indices into fiducials.beats of the premature atrial complexes: early beats "
+                                             "of dominant QRS shape, abruptly early, with an ectopic or very early P wave")
     pvc_count: int = Field(description="beats of non-dominant QRS morphology (ventricular or aberrant)")
     n_beats: int
     underlying: Literal["atrial_fibrillation", "atrial_flutter"] | None = Field(

@@ -94,6 +94,42 @@ def _irregularity(rr_ms: np.ndarray, kinds: tuple[str, ...]) -> float | None:
     return float(np.median(np.abs(np.diff(rr_ms))) / np.median(rr_ms)) if rr_ms.size >= 2 else None
 
 
+def _shortest_quarter_rr_s(beats: Beats, fs_hz: float) -> float:
+    """25th percentile of the RRs between two dominant beats (s; inf with fewer than three): the
+    P-P interval of a second-degree block, where half the RRs of a 3:2 block hold two of them
+    (interpolated PVCs halve the RRs around them, so RRs next to other beats are left out: LUDB 105)."""
+    rr = beats.rr_s(fs_hz)
+    nn = beats.dominant[1:] & beats.dominant[:-1] & np.isfinite(rr)
+    return float(np.percentile(rr[nn], 25)) if nn.sum() >= 3 else np.inf
+
+
+def _premature_atrial(beats: Beats, atrial: AtrialActivity, fs_hz: float, block_cycle_s: float | None,
+                      config: MeasureConfig) -> list[int]:
+    """Indices of the premature atrial complexes among the beats of dominant shape that came early
+    (kind "A": RR < ``premature_fraction`` x the local median RR).
+
+    Such a beat also comes early against the RR before it (after it, for the second beat: the
+    pause that follows), and either its P wave is unlike the sinus P (correlation with the median
+    P < ``pac_sinus_p_correlation``) or it is very early (RR < ``pac_very_premature_fraction`` x
+    that RR). In second-degree AV block (``block_cycle_s``, the P-P interval in s) grouped beating
+    shortens RRs by itself: there its P wave must come early, P-P < ``premature_fraction`` x that
+    interval, and a beat whose P waves were not matched is not counted.
+    """
+    rr, pr, out = beats.rr_s(fs_hz), atrial.pr_s, []
+    for i in (i for i, kind in enumerate(beats.kinds) if kind == "A" and i >= 1):
+        if block_cycle_s is not None:
+            matched = atrial.match[i] >= _P_MATCH and atrial.match[i - 1] >= _P_MATCH
+            if matched and rr[i - 1] - (pr[i] - pr[i - 1]) < config.premature_fraction * block_cycle_s:
+                out.append(i)
+            continue
+        other = rr[i - 2] if i >= 2 else rr[i] if i < rr.size else np.nan
+        ectopic_p = atrial.correlation[i] < config.pac_sinus_p_correlation
+        if rr[i - 1] < config.premature_fraction * other and (
+                ectopic_p or rr[i - 1] < config.pac_very_premature_fraction * other):
+            out.append(i)
+    return out
+
+
 def _av_conduction(beats: Beats, atrial: AtrialActivity, fs_hz: float, pr_ms: float | None,
                    config: MeasureConfig) -> tuple[str | None, list[int]]:
     """AV-block code and the beats that show it (None: no block seen; no pause across a gap)."""
@@ -101,10 +137,9 @@ def _av_conduction(beats: Beats, atrial: AtrialActivity, fs_hz: float, pr_ms: fl
     pr = atrial.pr_s
     if np.isfinite(rr).sum() >= 3:
         # A dropped P wave doubles the RR; in a 3:2 block half the RRs are doubled, so the median
-        # RR lies between the two and a doubled RR is told by the shortest quarter of the RRs
-        # between dominant beats (interpolated PVCs halve the RRs around them: LUDB 105).
+        # RR lies between the two and a doubled RR is told by the shortest quarter of the RRs.
         nn = beats.dominant[1:] & beats.dominant[:-1] & np.isfinite(rr)
-        short = np.percentile(rr[nn], 25) if nn.sum() >= 3 else np.inf
+        short = _shortest_quarter_rr_s(beats, fs_hz)
         doubled = nn & (np.abs(rr / short - 2.0) <= _DOUBLED_RR)
         pauses = np.flatnonzero((rr > _PAUSE_FACTOR * nanmedian(rr)) | doubled)
         for gap in pauses:
@@ -184,9 +219,13 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
     else:
         label, threshold = _sinus(beats, rates, fs_hz, config)
         av_block, av_beats = _av_conduction(beats, atrial, fs_hz, pr_ms, config)
-    af = label == "atrial_fibrillation"
+    af = label in ("atrial_fibrillation", "atrial_flutter")
+    block_cycle_s = None
+    if av_block in ("av_block_2_wenckebach", "av_block_2_mobitz2"):
+        block_cycle_s = 60.0 / values["atrial_rate_bpm"] if "atrial_rate_bpm" in values else _shortest_quarter_rr_s(beats, fs_hz)
+    pacs = [] if af else _premature_atrial(beats, atrial, fs_hz, block_cycle_s, config)
     return Rhythm(
-        label=label, av_block=av_block, pac_count=0 if af else kinds.count("A"), pvc_count=kinds.count("V"),
+        label=label, av_block=av_block, pac_count=len(pacs), pac_beats=pacs, pvc_count=kinds.count("V"),
         n_beats=n, rr_irregularity=rates.irregularity, p_consistency=cons,
         evidence=Evidence(beat_indices=av_beats or list(range(n)),
                           times_s=[float(r / fs_hz) for r in beats.r_samples], values=values, threshold=threshold),

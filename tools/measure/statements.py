@@ -153,10 +153,16 @@ def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig) -> lis
                      "25th percentile) with the PR before and after it")
         out.append(_st(rhythm.av_block, rule, beat_indices=rhythm.evidence.beat_indices,
                        values={"pr_ms": g.pr_ms}, threshold=rule))
-    for code, count in (("pac", rhythm.pac_count), ("pvc", rhythm.pvc_count)):
-        if count:
-            out.append(_st(code, f"{count} beat(s) classified {code.upper()}", values={"count": float(count)},
-                           threshold=">= 1 beat"))
+    if rhythm.pac_count:
+        rule = (f"an early beat of dominant QRS shape (RR < {config.premature_fraction:g} x the local median RR and "
+                f"x the RR before it) with an ectopic P wave (correlation with the median P < "
+                f"{config.pac_sinus_p_correlation:g}) or very early (RR < {config.pac_very_premature_fraction:g} x the "
+                f"RR before it); in second-degree AV block, its P wave early against the P-P interval")
+        out.append(_st("pac", rule, beat_indices=rhythm.pac_beats, values={"count": float(rhythm.pac_count)},
+                       threshold=">= 1 beat"))
+    if rhythm.pvc_count:
+        out.append(_st("pvc", f"{rhythm.pvc_count} beat(s) classified PVC", values={"count": float(rhythm.pvc_count)},
+                       threshold=">= 1 beat"))
     qtc = getattr(g.qtc_ms, config.qtc_formula)
     if qtc is not None and rhythm.label != "atrial_fibrillation":
         for code, ok, rule in (("long_qt", qtc > config.long_qtc_ms, f"qtc_{config.qtc_formula}_ms > {config.long_qtc_ms:g}"),
