@@ -253,6 +253,21 @@ def test_wenckebach_groups_reject_random_pr_and_a_missing_p_wave():
     assert _wenckebach_groups(beats, atrial, FS) is None
 
 
+@pytest.mark.parametrize("block, rule", [("av_block_2_wenckebach", "grouped beating"),
+                                         ("av_block_2_mobitz2", "a dropped beat"), ("av_block_1", "pr_ms > 200"),
+                                         ("av_block_3", "regular escape rhythm")])
+def test_an_av_block_is_stated_once_with_the_rule_that_found_it(block, rule):
+    _, result = _measure(400, (block,))
+    stated = [s for s in result.statements if s.code == block]
+    assert result.rhythm.av_block == block and len(stated) == 1
+    assert stated[0].criteria.startswith(rule)
+    if block != result.rhythm.label:  # third-degree block is stated by the rhythm label itself
+        assert stated[0].evidence == result.rhythm.av_block_evidence
+    if block.startswith("av_block_2"):  # the beats around the pauses, at their times
+        beats = stated[0].evidence.beat_indices
+        assert beats and stated[0].evidence.times_s == [result.fiducials.beats[i].r_s for i in beats]
+
+
 @pytest.mark.parametrize("seed", [400, 401, 402, 404])
 def test_sinus_arrhythmia_speeding_up_is_not_premature_atrial_complexes(seed):
     # The respiratory swing makes some RRs < 0.85 x the local median, but gradually and with the

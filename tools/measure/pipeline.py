@@ -309,7 +309,7 @@ def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: fl
         return rhythm.model_copy(update=update), {}, None
     why = ("ventricular-paced rhythm: the QRS shape and the AV interval are set by the pacemaker, and the "
            "paced QRS lengthens the QT")
-    update["av_block"] = None
+    update["av_block"], update["av_block_evidence"] = None, None
     update["underlying"] = _underlying_rhythm(rhythm.label, waves, config)
     started = dominant & paced.ventricular
     stimulus = [spikes[np.argmin(np.abs(spikes - on))] - r for r, on in zip(beats.r_samples[started], onset[started])]

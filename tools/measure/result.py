@@ -84,6 +84,8 @@ class Rhythm(BaseModel):
     model_config = _FROZEN
     label: str | None = Field(description="one code of tools.vocabulary.RHYTHMS, null when undetermined")
     av_block: Literal["av_block_1", "av_block_2_wenckebach", "av_block_2_mobitz2", "av_block_3"] | None = None
+    av_block_evidence: Evidence | None = Field(None, description="what the AV block rests on: the beats around its "
+                                                                 "pauses, PR / atrial rate and the rule that found it")
     pac_count: int = Field(description="premature atrial complexes (the beats in pac_beats)")
     pac_beats: list[int] = Field(default_factory=list,
                                  description="indices into fiducials.beats of the premature atrial complexes: early beats "

@@ -130,9 +130,14 @@ def _premature_atrial(beats: Beats, atrial: AtrialActivity, fs_hz: float, block_
     return out
 
 
+_PAUSE_RULE = (f"a dropped beat (RR > {_PAUSE_FACTOR:g} x median, or an RR between dominant beats within "
+               f"{_DOUBLED_RR * 100:g} % of twice their 25th percentile)")
+
+
 def _av_conduction(beats: Beats, atrial: AtrialActivity, fs_hz: float, pr_ms: float | None,
-                   config: MeasureConfig) -> tuple[str | None, list[int]]:
-    """AV-block code and the beats that show it (None: no block seen; no pause across a gap)."""
+                   config: MeasureConfig) -> tuple[str | None, list[int], str]:
+    """AV-block code, the beats that show it and the rule that found it (None, [], "": no block
+    seen; no pause across a gap)."""
     rr = beats.rr_s(fs_hz)
     pr = atrial.pr_s
     if np.isfinite(rr).sum() >= 3:
@@ -146,11 +151,13 @@ def _av_conduction(beats: Beats, atrial: AtrialActivity, fs_hz: float, pr_ms: fl
             before, after = pr[gap], pr[gap + 1] if gap + 1 < pr.size else np.nan
             if np.isfinite(before) and np.isfinite(after):
                 if before - after > _PR_DRIFT_S:
-                    return "av_block_2_wenckebach", [int(gap), int(gap + 1)]
-                return "av_block_2_mobitz2", [int(gap), int(gap + 1)]
+                    return ("av_block_2_wenckebach", [int(gap), int(gap + 1)],
+                            f"{_PAUSE_RULE} with the PR before it > the PR after it + {_PR_DRIFT_S * 1000:g} ms")
+                return ("av_block_2_mobitz2", [int(gap), int(gap + 1)],
+                        f"{_PAUSE_RULE} with the PR before it <= the PR after it + {_PR_DRIFT_S * 1000:g} ms")
     if pr_ms is not None and pr_ms > config.av_block_1_pr_ms:
-        return "av_block_1", []
-    return None, []
+        return "av_block_1", [], f"pr_ms > {config.av_block_1_pr_ms:g}"
+    return None, [], ""
 
 
 def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, rates: RateStats,
@@ -187,7 +194,7 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
     strip_p = strip is not None and strip >= _STRIP_P_CONSISTENCY
     strip_no_p = strip is not None and strip < _STRIP_NO_P_CONSISTENCY
     label, reason, threshold = None, None, ""
-    av_block, av_beats = (None, [])
+    av_block, av_beats, av_rule = None, [], ""
     pr_sd = float(np.nanstd(atrial.pr_s)) if np.isfinite(atrial.pr_s).sum() >= 3 else None
     if n < 3 or rates.heart_rate_bpm is None:
         reason = f"{n} beat(s) detected: at least 3 are needed to name a rhythm"
@@ -198,8 +205,8 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
         atrial_bpm, av_beats = wenckebach
         label, threshold = _sinus_by_rate(atrial_bpm, config)
         av_block = "av_block_2_wenckebach"
-        threshold += (f"; grouped beating: in every group PR lengthens by >= {_PR_STEP_S * 1000:g} ms per beat and "
-                      f"shortens by > {_PR_DRIFT_S * 1000:g} ms after each pause (P wave match >= {_P_MATCH})")
+        av_rule = (f"grouped beating: in every group PR lengthens by >= {_PR_STEP_S * 1000:g} ms per beat and "
+                   f"shortens by > {_PR_DRIFT_S * 1000:g} ms after each pause (P wave match >= {_P_MATCH})")
         values["atrial_rate_bpm"] = atrial_bpm
     elif dissociated:
         label, av_block = "av_block_3", "av_block_3"
@@ -218,17 +225,22 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
         values["pr_sd_ms"] = pr_sd * 1000
     else:
         label, threshold = _sinus(beats, rates, fs_hz, config)
-        av_block, av_beats = _av_conduction(beats, atrial, fs_hz, pr_ms, config)
+        av_block, av_beats, av_rule = _av_conduction(beats, atrial, fs_hz, pr_ms, config)
+    if av_block == "av_block_3":
+        av_rule = threshold  # the rhythm label itself
     af = label in ("atrial_fibrillation", "atrial_flutter")
     block_cycle_s = None
     if av_block in ("av_block_2_wenckebach", "av_block_2_mobitz2"):
         block_cycle_s = 60.0 / values["atrial_rate_bpm"] if "atrial_rate_bpm" in values else _shortest_quarter_rr_s(beats, fs_hz)
     pacs = [] if af else _premature_atrial(beats, atrial, fs_hz, block_cycle_s, config)
+    times = [float(r / fs_hz) for r in beats.r_samples]
+    av_values = {k: values[k] for k in ("pr_ms", "atrial_rate_bpm", "pr_sd_ms") if k in values}
     return Rhythm(
         label=label, av_block=av_block, pac_count=len(pacs), pac_beats=pacs, pvc_count=kinds.count("V"),
         n_beats=n, rr_irregularity=rates.irregularity, p_consistency=cons,
-        evidence=Evidence(beat_indices=av_beats or list(range(n)),
-                          times_s=[float(r / fs_hz) for r in beats.r_samples], values=values, threshold=threshold),
+        evidence=Evidence(beat_indices=av_beats or list(range(n)), times_s=times, values=values, threshold=threshold),
+        av_block_evidence=None if av_block is None else Evidence(
+            beat_indices=av_beats, times_s=[times[i] for i in av_beats], values=av_values, threshold=av_rule),
     ), reason
 
 

@@ -147,12 +147,9 @@ def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig) -> lis
     out = []
     if rhythm.label is not None:
         out.append(_st(rhythm.label, rhythm.evidence.threshold or "rhythm analysis", **rhythm.evidence.model_dump()))
-    if rhythm.av_block is not None:
-        rule = (f"pr_ms > {config.av_block_1_pr_ms:g}" if rhythm.av_block == "av_block_1"
-                else "a dropped beat (RR > 1.6 x median, or an RR between dominant beats within 20 % of twice their "
-                     "25th percentile) with the PR before and after it")
-        out.append(_st(rhythm.av_block, rule, beat_indices=rhythm.evidence.beat_indices,
-                       values={"pr_ms": g.pr_ms}, threshold=rule))
+    block = rhythm.av_block_evidence
+    if rhythm.av_block is not None and rhythm.av_block != rhythm.label and block is not None:
+        out.append(_st(rhythm.av_block, block.threshold, **block.model_dump()))
     if rhythm.pac_count:
         rule = (f"an early beat of dominant QRS shape (RR < {config.premature_fraction:g} x the local median RR and "
                 f"x the RR before it) with an ectopic P wave (correlation with the median P < "
