@@ -17,7 +17,7 @@ from tools.measure.beats import Beats, detect_beats
 from tools.measure.delineation import FIDUCIALS, Delineation, delineate
 from tools.measure.median_beat import MedianBeats, median_beats
 from tools.measure.preprocess import filter_leads
-from tools.measure.rhythm import _irregularity, _wenckebach_groups
+from tools.measure.rhythm import _irregularity, _premature_atrial, _wenckebach_groups
 from tools.record_io import read_record
 from tools.render import RenderConfig, render
 from tools.simulate import sample_config, simulate
@@ -283,6 +283,26 @@ def test_grouped_beating_of_a_second_degree_block_is_not_premature_atrial_comple
     _, result = _measure(seed, (block,))
     assert result.rhythm.av_block == block
     assert any(b.kind == "A" for b in result.fiducials.beats) and result.rhythm.pac_count == 0
+
+
+def test_premature_atrial_exact():
+    # RRs 800, 800, 540 (beat 3: early against the local median and the RR before it), 1060, 800 ms.
+    r = np.cumsum([0, 400, 400, 270, 530, 400]) + 100
+    beats = Beats(r, ("N", "N", "N", "A", "N", "N"), np.ones(6), np.zeros(int(r[-1] + FS)))
+    pr, match = np.full(6, 0.16), np.ones(6)
+    sinus_p, ectopic_p = np.ones(6), np.array([1.0, 1, 1, 0.5, 1, 1])
+    assert _premature_atrial(beats, AtrialActivity(pr, ectopic_p, match), FS, None, CONFIG) == [3]
+    # the sinus P wave: a PAC only when very early (< 0.65 x the RR before it = 520 ms)
+    assert _premature_atrial(beats, AtrialActivity(pr, sinus_p, match), FS, None, CONFIG) == []
+    early = Beats(np.cumsum([0, 400, 400, 240, 560, 400]) + 100, beats.kinds, beats.correlation, beats.energy)
+    assert _premature_atrial(early, AtrialActivity(pr, sinus_p, match), FS, None, CONFIG) == [3]
+    # second-degree block: the P-P interval decides (RR 540 ms minus a 40-ms PR step = 500 < 0.85 x 800)
+    stepped = np.array([0.16, 0.16, 0.16, 0.2, 0.16, 0.16])
+    assert _premature_atrial(beats, AtrialActivity(stepped, sinus_p, match), FS, 0.8, CONFIG) == [3]
+    assert _premature_atrial(beats, AtrialActivity(stepped, sinus_p, match), FS, 0.5, CONFIG) == []
+    assert _premature_atrial(beats, AtrialActivity(stepped, sinus_p, match), FS, np.inf, CONFIG) == []
+    unmatched = np.array([1.0, 1, 1, 0.1, 1, 1])
+    assert _premature_atrial(beats, AtrialActivity(stepped, sinus_p, unmatched), FS, 0.8, CONFIG) == []
 
 
 @pytest.mark.parametrize("seed", range(400, 406))

@@ -113,12 +113,13 @@ def _premature_atrial(beats: Beats, atrial: AtrialActivity, fs_hz: float, block_
     P < ``pac_sinus_p_correlation``) or it is very early (RR < ``pac_very_premature_fraction`` x
     that RR). In second-degree AV block (``block_cycle_s``, the P-P interval in s) grouped beating
     shortens RRs by itself: there its P wave must come early, P-P < ``premature_fraction`` x that
-    interval, and a beat whose P waves were not matched is not counted.
+    interval, and a beat whose P waves were not matched (or a block without that interval: too few
+    RRs) is not counted.
     """
     rr, pr, out = beats.rr_s(fs_hz), atrial.pr_s, []
     for i in (i for i, kind in enumerate(beats.kinds) if kind == "A" and i >= 1):
         if block_cycle_s is not None:
-            matched = atrial.match[i] >= _P_MATCH and atrial.match[i - 1] >= _P_MATCH
+            matched = atrial.match[i] >= _P_MATCH and atrial.match[i - 1] >= _P_MATCH and np.isfinite(block_cycle_s)
             if matched and rr[i - 1] - (pr[i] - pr[i - 1]) < config.premature_fraction * block_cycle_s:
                 out.append(i)
             continue
