@@ -53,6 +53,26 @@ def test_flutter_locked_to_the_qrs_is_read_from_the_median_beats_tq_segment(page
     assert result.global_.atrial_rate_bpm == pytest.approx(values["flutter_wave_rate_bpm"])
 
 
+@pytest.mark.parametrize("seed", [152, 508, 509, 519, 529])
+def test_three_to_one_flutter_with_a_short_tq_segment_is_flutter(seed):
+    # At 95-107/min the TQ segment is shorter than one F-wave period + 30 ms, so the TQ test is
+    # inconclusive; the slope from the ST segment on repeats at RR/3. Read as sinus before, with
+    # the F waves taken into the QRS (seed 152: QRS +67 ms, a false ivcd, long QT and ST elevation).
+    sim, result = _measure(seed, ("atrial_flutter",))
+    assert sim.config.flutter_conduction == "3:1"
+    assert result.rhythm.label == "atrial_flutter"
+    assert result.rhythm.evidence.values["locked_slope_similarity"] >= 0.45
+    if seed == 152:  # the F-wave-aware QRS boundaries apply (509 still reads +28 ms)
+        assert abs(result.global_.qrs_ms - sim.truth.qrs_ms) <= 12.0
+
+
+@pytest.mark.parametrize("seed, labels", [(65, ("sinus_tachycardia",)), (86, ("sinus_tachycardia",)),
+                                          (166, ("t_inversion",)), (53, ("lafb",))])
+def test_sinus_st_t_slope_does_not_repeat_like_flutter_waves(seed, labels):
+    _, result = _measure(seed, labels)
+    assert result.rhythm.label.startswith("sinus") and result.rhythm.evidence.values["locked_slope_similarity"] < 0.45
+
+
 def test_variable_flutter_is_flutter():
     for seed in (2, 3, 4):
         sim, result = _measure(seed, ("atrial_flutter",))

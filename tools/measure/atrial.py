@@ -392,6 +392,7 @@ _LOCKED_RR_TOLERANCE_S = 0.03     # every RR is a whole number of F-wave periods
 _LOCKED_GUARD_S = 0.01            # kept clear of the T end and the QRS onset
 _LOCKED_MIN_OVERLAP_S = 0.03      # the segment must outlast one period by this much
 _LOCKED_SMOOTH_S = 0.01           # digitized traces step by one pixel (12.7 uV at 200 DPI)
+_CYCLE_AFTER_QRS_S = 0.04         # the whole-cycle segment starts this far past the QRS offset
 
 
 @dataclass(frozen=True)
@@ -413,12 +414,19 @@ class LockedWaves:
     conclusive : bool
         Every candidate period in 0.15-0.30 s was tested (the segment outlasts the longest by
         30 ms): only then does a low similarity rule locked flutter waves out.
+    cycle_rate_bpm, cycle_similarity : float or None
+        The same test on the slope (10-ms smoothed derivative) of the whole segment from QRS
+        offset + 40 ms to the next QRS onset - 10 ms: F waves run on through the ST segment and
+        the T wave, whose slow slope barely repeats, so this segment is long enough where the TQ
+        segment is not (3:1 flutter at 90-110/min). None: no period testable.
     """
 
     rate_bpm: float | None
     similarity: float
     amplitude_mv: float
     conclusive: bool = False
+    cycle_rate_bpm: float | None = None
+    cycle_similarity: float | None = None
 
 
 def locked_waves(median: MedianBeats, delineation: Delineation, beats: Beats, leads: tuple[str, ...]) -> LockedWaves:
@@ -441,27 +449,45 @@ def locked_waves(median: MedianBeats, delineation: Delineation, beats: Beats, le
     pre = (max(0, index(g["t_off"] - rr_s + _LOCKED_GUARD_S)), index(g["qrs_on"] - _LOCKED_GUARD_S))
     post = (index(g["t_off"] + _LOCKED_GUARD_S), min(n, index(g["qrs_on"] + rr_s - _LOCKED_GUARD_S)))
     a, b = max(pre, post, key=lambda span: span[1] - span[0])
-    segment = median.signal_mv[a:max(a, b)][:, cols]
-    segment = segment[:, np.isfinite(segment).all(axis=0)]
+    smooth = max(1, int(round(_LOCKED_SMOOTH_S * fs)))
+    segment = _finite_columns(median.signal_mv[a:max(a, b)][:, cols])
     if segment.size == 0:
         return LockedWaves(None, 0.0, 0.0)
-    segment = ndimage.uniform_filter1d(segment, max(1, int(round(_LOCKED_SMOOTH_S * fs))), axis=0)
+    segment = ndimage.uniform_filter1d(segment, smooth, axis=0)
     amplitude = float(np.median(np.ptp(segment, axis=0)))
     periods = _locked_periods(beats, fs)
-    best, tested = LockedWaves(None, 0.0, amplitude), 0
+    period, similarity, tested = _best_repeat(segment, periods, fs)
+    c0 = index(g["qrs_off"] + _CYCLE_AFTER_QRS_S) if g["qrs_off"] is not None else n
+    cycle = _finite_columns(median.signal_mv[c0:min(n, index(g["qrs_on"] + rr_s - _LOCKED_GUARD_S))][:, cols])
+    slope = ndimage.uniform_filter1d(np.gradient(cycle, axis=0), smooth, axis=0) if cycle.shape[0] > 1 else cycle
+    cycle_period, cycle_similarity, _ = _best_repeat(slope, periods, fs)
+    return LockedWaves(None if period is None else 60.0 / period, similarity, amplitude,
+                       conclusive=periods.size > 0 and tested == periods.size,
+                       cycle_rate_bpm=None if cycle_period is None else 60.0 / cycle_period,
+                       cycle_similarity=cycle_similarity if cycle_period is not None else None)
+
+
+def _finite_columns(segment: np.ndarray) -> np.ndarray:
+    return segment[:, np.isfinite(segment).all(axis=0)]
+
+
+def _best_repeat(segment: np.ndarray, periods: np.ndarray, fs: float) -> tuple[float | None, float, int]:
+    """(period in s, similarity, periods tested) of the candidate period at which ``segment``
+    (n, leads) best repeats itself (similarity as in :class:`LockedWaves`); (None, 0, k) when no
+    period fits in it with ``_LOCKED_MIN_OVERLAP_S`` to spare."""
+    best, best_similarity, tested = None, 0.0, 0
     for period in periods:
         lag = int(round(period * fs))
-        if segment.shape[0] - lag < _LOCKED_MIN_OVERLAP_S * fs:
+        if segment.size == 0 or segment.shape[0] - lag < _LOCKED_MIN_OVERLAP_S * fs:
             continue
         x, y = segment[lag:], segment[:-lag]
         m = 0.5 * (x.mean(axis=0) + y.mean(axis=0))
         spread = float(((x - m) ** 2).sum() + ((y - m) ** 2).sum())
         similarity = 1.0 - float(((x - y) ** 2).sum()) / spread if spread > 0 else 0.0
         tested += 1
-        if best.rate_bpm is None or similarity > best.similarity:
-            best = LockedWaves(60.0 / period, similarity, amplitude)
-    conclusive = periods.size > 0 and tested == periods.size
-    return LockedWaves(best.rate_bpm, best.similarity, amplitude, conclusive=conclusive)
+        if best is None or similarity > best_similarity:
+            best, best_similarity = float(period), similarity
+    return best, best_similarity, tested
 
 
 def _locked_periods(beats: Beats, fs: float) -> np.ndarray:

@@ -53,6 +53,11 @@ _FLUTTER_CONCENTRATION_NO_P = 0.45
 # record and <= 0.31 on simulated sinus pages.
 _LOCKED_SIMILARITY = 0.6
 _LOCKED_MIN_MV = 0.05              # TQ peak-to-peak: smaller repeats are within a page's trace noise
+# Where the TQ segment is too short to test every period, the slope of the whole segment from the ST
+# segment to the next QRS repeating at a period RR/k: 3:1 and variable flutter read as sinus >= 0.48,
+# simulated sinus rhythm and tachycardia <= 0.28 (seeds 500-539, clean and noisy); the bench's 420
+# non-flutter simulated records <= 0.31, LUDB <= 0.20; simulated inferior ST elevation up to 0.42.
+_CYCLE_SIMILARITY = 0.45
 
 
 @dataclass(frozen=True)
@@ -251,13 +256,19 @@ def _flutter(waves: AtrialWaves, hr: float, irregular: bool, p_present: bool, p_
     locked = waves.locked
     values.update(atrial_wave_rate_bpm=waves.rate_bpm, atrial_wave_concentration=waves.concentration,
                   atrial_wave_mv=waves.amplitude_mv, locked_wave_rate_bpm=locked.rate_bpm,
-                  locked_wave_similarity=locked.similarity, locked_wave_mv=locked.amplitude_mv)
+                  locked_wave_similarity=locked.similarity, locked_wave_mv=locked.amplitude_mv,
+                  locked_slope_rate_bpm=locked.cycle_rate_bpm, locked_slope_similarity=locked.cycle_similarity)
     if (locked.rate_bpm is not None and locked.similarity >= _LOCKED_SIMILARITY
             and locked.amplitude_mv >= _LOCKED_MIN_MV):
         return True, locked.rate_bpm, (
             f"every RR a multiple of {60 / locked.rate_bpm * 1000:.0f} ms and the TQ segment repeating at that "
             f"period ({locked.rate_bpm:.0f}/min) with similarity >= {_LOCKED_SIMILARITY} and >= {_LOCKED_MIN_MV} mV "
             f"in II, III, aVF, V1: flutter waves locked to the QRS")
+    if not locked.conclusive and locked.cycle_similarity is not None and locked.cycle_similarity >= _CYCLE_SIMILARITY:
+        return True, locked.cycle_rate_bpm, (
+            f"every RR a multiple of {60 / locked.cycle_rate_bpm * 1000:.0f} ms and the slope from the ST segment to "
+            f"the next QRS repeating at that period ({locked.cycle_rate_bpm:.0f}/min) with similarity >= "
+            f"{_CYCLE_SIMILARITY} in II, III, aVF, V1 (TQ segment too short to test): flutter waves locked to the QRS")
     if waves.rate_bpm is None or waves.amplitude_mv < config.flutter_min_mv or (locked.conclusive and not irregular):
         return False, None, ""
     big = waves.amplitude_mv >= 2 * config.flutter_min_mv
