@@ -24,7 +24,7 @@ from tools.measure.delineation import Delineation
 from tools.measure.median_beat import MedianBeats
 
 __all__ = ["AtrialActivity", "AtrialWaves", "DissociatedP", "LockedWaves", "atrial_waves", "dissociated_p",
-           "locate_p_waves", "locked_waves", "p_consistency"]
+           "fibrillatory_waves", "locate_p_waves", "locked_waves", "p_consistency"]
 
 _SEARCH_S = 0.12  # a P wave may sit this far from its median position (PR drift, Wenckebach)
 # Consistency is judged near the median position only: over a wide search any smooth segment
@@ -203,10 +203,6 @@ class AtrialWaves:
         such beats.
     strip_beats : int
         Beats behind ``strip_consistency``.
-    f_wave_rms_mv : float or None
-        RMS of V1's residual in 3-12 Hz, mV (None: no V1 with 2 s of residual).
-    f_wave_fraction : float or None
-        Share of V1's 1-12 Hz residual power in 4-9 Hz, the fibrillatory band (0..1).
     """
 
     rate_bpm: float | None
@@ -217,8 +213,6 @@ class AtrialWaves:
     locked: LockedWaves
     strip_consistency: float | None = None
     strip_beats: int = 0
-    f_wave_rms_mv: float | None = None
-    f_wave_fraction: float | None = None
 
 
 def atrial_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats, leads: tuple[str, ...],
@@ -227,15 +221,14 @@ def atrial_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats, lea
 
     The median beat is subtracted at every dominant beat; ectopic beats and uncovered samples are
     masked out. The lead whose spectral peak is most concentrated is reported, with
-    ``dissociated_p`` over all leads, ``locked_waves`` on the median beat, the consistency
-    of the pre-QRS waves on the rhythm strip and V1's fibrillatory-wave size and share.
+    ``dissociated_p`` over all leads, ``locked_waves`` on the median beat and the consistency
+    of the pre-QRS waves on the rhythm strip.
     """
     fs, fid = median.fs_hz, median.fiducial_index
     dissociated = dissociated_p(filtered_mv, beats, median)
     locked = locked_waves(median, delineation, beats, leads)
     strip = _strip_consistency(filtered_mv, beats, delineation, leads, fs)
     rate, concentration, amplitude, best_lead = None, 0.0, 0.0, None
-    f_waves: tuple[float | None, float | None] = (None, None)
     for name in _FLUTTER_LEADS:
         if name not in leads:
             continue
@@ -245,8 +238,6 @@ def atrial_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats, lea
         if finite.sum() < 2.0 * fs:
             continue
         x = residual[finite] - residual[finite].mean()
-        if name == _F_WAVE_LEAD:
-            f_waves = _fibrillatory_waves(x, fs)
         spectrum = np.abs(np.fft.rfft(x * np.hanning(x.size))) ** 2
         freqs = np.fft.rfftfreq(x.size, 1.0 / fs)
         band = (freqs >= _ANALYSIS_BAND_HZ[0]) & (freqs <= _ANALYSIS_BAND_HZ[1])
@@ -259,11 +250,22 @@ def atrial_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats, lea
         share = float(spectrum[near].sum() / spectrum[band].sum())
         if share > concentration:
             rate, concentration, amplitude, best_lead = float(peak * 60.0), share, float(np.sqrt(np.mean(x**2))), name
-    return AtrialWaves(rate, concentration, amplitude, best_lead, dissociated, locked, *strip, *f_waves)
+    return AtrialWaves(rate, concentration, amplitude, best_lead, dissociated, locked, *strip)
 
 
-def _fibrillatory_waves(residual: np.ndarray, fs: float) -> tuple[float | None, float | None]:
-    """(3-12 Hz RMS in mV, 4-9 Hz share of the 1-12 Hz power) of one lead's residual (gaps removed)."""
+def fibrillatory_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
+                       leads: tuple[str, ...]) -> tuple[float | None, float | None]:
+    """Size and share of the fibrillatory waves in V1's QRS-T-cancelled residual: (RMS of its
+    3-12 Hz band in mV, share of its 1-12 Hz power in 4-9 Hz); (None, None) without V1 or 2 s
+    of residual. Read only under ventricular pacing, where the RR cannot show AF."""
+    if _F_WAVE_LEAD not in leads:
+        return None, None
+    k, fs = leads.index(_F_WAVE_LEAD), median.fs_hz
+    residual = _cancel_qrst(filtered_mv[:, k], beats, median.signal_mv[:, k], median.fiducial_index)
+    residual = residual[np.isfinite(residual)]
+    if residual.size < 2.0 * fs:
+        return None, None
+    residual = residual - residual.mean()
     freqs, power = signal.welch(residual, fs, nperseg=min(residual.size, int(_F_WAVE_SEGMENT_S * fs)))
     total = power[(freqs >= _F_WAVE_TOTAL_HZ[0]) & (freqs <= _F_WAVE_TOTAL_HZ[1])].sum()
     if total <= 0:

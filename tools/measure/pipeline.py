@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from tools.errors import InputError, MeasurementError
-from tools.measure.atrial import AtrialActivity, AtrialWaves, atrial_waves, locate_p_waves, p_consistency
+from tools.measure.atrial import (AtrialActivity, AtrialWaves, atrial_waves, fibrillatory_waves, locate_p_waves,
+                                  p_consistency)
 from tools.measure.beats import Beats, detect_beats
 from tools.measure.config import MeasureConfig
 from tools.measure.delineation import FIDUCIALS, Delineation, delineate, p_timing_doubt
@@ -211,8 +212,10 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv,
                         {**d.reasons, "p_on": p_doubt, "p_off": p_doubt})
     atrial_rate = _atrial_rate(rhythm, rates, waves)
-    rhythm, withheld, stimulus_s = _paced_rhythm(rhythm, beats, spikes, d.global_s["qrs_on"], fs, in_fs, waves,
-                                                 config)
+    native = rhythm.label
+    rhythm, withheld, stimulus_s = _paced_rhythm(rhythm, beats, spikes, d.global_s["qrs_on"], fs, in_fs)
+    if stimulus_s is not None:  # ventricular-paced: the paced RR no longer shows the atrial rhythm
+        rhythm = _with_underlying(rhythm, native, fibrillatory_waves(detection, beats, masked, leads), config)
     if rhythm.label == "atrial_flutter":
         withheld = withheld | {f"statements.{code}": _FLUTTER_ST for code in _ST_T_CODES}
     if stimulus_s is not None and d.global_s["qrs_on"] is not None and d.global_s["qrs_on"] < stimulus_s:
@@ -265,13 +268,11 @@ def _atrial_rate(rhythm: Rhythm, rates: RateStats, waves: AtrialWaves) -> float 
     return waves.dissociated.rate_bpm if rhythm.label == "av_block_3" else None
 
 
-def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: float | None, fs: float,
-                  recorded_fs: float, waves: AtrialWaves, config: MeasureConfig
-                  ) -> tuple[Rhythm, dict[str, str], float | None]:
+def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: float | None,
+                  fs: float, recorded_fs: float) -> tuple[Rhythm, dict[str, str], float | None]:
     """``paced_rhythm`` when dominant beats follow pacing spikes (see the evidence threshold).
 
-    Returns the rhythm (relabelled, its evidence naming the paced beats and the spike times, its
-    ``underlying`` atrial rhythm set when the ventricles are paced, see :func:`_underlying_rhythm`);
+    Returns the rhythm (relabelled, its evidence naming the paced beats and the spike times);
     when the ventricles are paced, the conduction statements a paced QRS makes meaningless, keyed
     ``statements.<code>`` with the reason (below 250 Hz: ``statements.paced_rhythm``, since spikes
     are not resolved at the ``recorded_fs`` rate); and the median time (s, from the QRS fiducial) of
@@ -292,42 +293,45 @@ def _paced_rhythm(rhythm: Rhythm, beats: Beats, spikes: np.ndarray, qrs_on_s: fl
     atrial = 2 * int((paced.atrial | paced.ventricular)[dominant].sum()) > int(dominant.sum())
     if not (ventricular or atrial):
         return rhythm, {}, None
-    f_waves = {"v1_f_wave_rms_mv": waves.f_wave_rms_mv, "v1_f_wave_4_9hz_fraction": waves.f_wave_fraction}
     evidence = Evidence(
         beat_indices=np.flatnonzero(paced.ventricular | paced.atrial).tolist(),
         times_s=[float(s / fs) for s in spikes],
         values={"ventricular_paced_count": float(paced.ventricular.sum()),
-                "atrial_paced_count": float(paced.atrial.sum()), "dominant_count": float(dominant.sum()),
-                **{k: round(v, 4) for k, v in f_waves.items() if v is not None}},
+                "atrial_paced_count": float(paced.atrial.sum()), "dominant_count": float(dominant.sum())},
         threshold=f"a pacing spike 60 ms before to 50 ms after the QRS onset of >= {_MIN_PACED_BEATS} dominant beats "
                   f"(ventricular), or 60-350 ms before it in more than half of them (atrial); "
-                  f"native rhythm analysis: {rhythm.label or 'undetermined'}; underlying AF when ventricular-paced: "
-                  f"V1's QRS-T-cancelled residual >= {config.af_wave_min_mv:g} mV RMS (3-12 Hz) with "
-                  f">= {config.af_wave_band_fraction:g} of its 1-12 Hz power in 4-9 Hz")
+                  f"native rhythm analysis: {rhythm.label or 'undetermined'}")
     update: dict[str, object] = {"label": "paced_rhythm", "evidence": evidence}
     if not ventricular:
         return rhythm.model_copy(update=update), {}, None
     why = ("ventricular-paced rhythm: the QRS shape and the AV interval are set by the pacemaker, and the "
            "paced QRS lengthens the QT")
     update["av_block"], update["av_block_evidence"] = None, None
-    update["underlying"] = _underlying_rhythm(rhythm.label, waves, config)
     started = dominant & paced.ventricular
     stimulus = [spikes[np.argmin(np.abs(spikes - on))] - r for r, on in zip(beats.r_samples[started], onset[started])]
     return (rhythm.model_copy(update=update), {f"statements.{code}": why for code in _PACED_CODES},
             float(np.median(stimulus)) / fs)
 
 
-def _underlying_rhythm(native: str | None, waves: AtrialWaves, config: MeasureConfig) -> str | None:
-    """The atrial rhythm beneath a ventricular-paced rhythm, whose regular RR cannot show it: the
-    native analysis's AF or flutter, else AF when V1's residual holds fibrillatory waves
-    (``af_wave_min_mv``, ``af_wave_band_fraction``), else None (sinus P waves dissociated from the
-    paced beats, or fine AF, are not told apart)."""
-    if native in ("atrial_fibrillation", "atrial_flutter"):
-        return native
-    rms, share = waves.f_wave_rms_mv, waves.f_wave_fraction
+def _with_underlying(paced: Rhythm, native: str | None, f_waves: tuple[float | None, float | None],
+                     config: MeasureConfig) -> Rhythm:
+    """A ventricular-paced rhythm with the atrial rhythm beneath it (``underlying``): the native
+    analysis's AF or flutter, else AF when V1's residual holds fibrillatory waves (``f_waves``:
+    RMS in mV and 4-9 Hz share, see :func:`~tools.measure.atrial.fibrillatory_waves`; thresholds
+    ``af_wave_min_mv``, ``af_wave_band_fraction``), else None (sinus P waves dissociated from the
+    paced beats, or fine AF, are not told apart). The two values join the rhythm evidence."""
+    rms, share = f_waves
     fibrillatory = rms is not None and share is not None and rms >= config.af_wave_min_mv \
         and share >= config.af_wave_band_fraction
-    return "atrial_fibrillation" if fibrillatory else None
+    underlying = native if native in ("atrial_fibrillation", "atrial_flutter") else \
+        "atrial_fibrillation" if fibrillatory else None
+    values = {"v1_f_wave_rms_mv": rms, "v1_f_wave_4_9hz_fraction": share}
+    evidence = paced.evidence.model_copy(update={
+        "values": {**paced.evidence.values, **{k: round(v, 4) for k, v in values.items() if v is not None}},
+        "threshold": f"{paced.evidence.threshold}; underlying AF: V1's QRS-T-cancelled residual >= "
+                     f"{config.af_wave_min_mv:g} mV RMS (3-12 Hz) with >= {config.af_wave_band_fraction:g} of its "
+                     f"1-12 Hz power in 4-9 Hz"})
+    return paced.model_copy(update={"underlying": underlying, "evidence": evidence})
 
 
 def _empty_delineation(n_leads: int, n_beats: int) -> Delineation:
