@@ -33,12 +33,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Errors of PR, QRS, QT and P duration against simulated truth, on simulated records "
                     "rendered as 200-DPI pages and digitized (against truth and the direct path), and against "
                     "LUDB's cardiologist points (global reference), AF and conduction Se/Sp and axis agreement on "
-                    "LUDB, the simulated records again with the simulator's electrode noise, "
+                    "LUDB, the simulated records again with the simulator's electrode noise, beats, PACs, PVCs "
+                    "and repeatability on an annotated MIT-BIH recording cut into 10-s windows, "
                     "seconds per 10-s 12-lead record on one core; NeuroKit2 prominence delineation in the "
                     "same run. "
                     "Writes bench/results/measure.json.")
     parser.add_argument("--ludb", type=Path, default=Path("../shared/data/ludb"), metavar="DIR",
                         help="LUDB folder with data/ and ludb.csv (default ../shared/data/ludb; skipped if absent)")
+    parser.add_argument("--beats-record", type=Path, default=Path("../shared/data/records/100.hea"), metavar="HEADER",
+                        help="a long WFDB record with MIT-BIH beat annotations (.atr beside it), measured in "
+                             "consecutive 10-s windows: beat, PAC and PVC Se/PPV and the window-to-window "
+                             "spread of every measurement (default ../shared/data/records/100.hea, MIT-BIH "
+                             "100; skipped if absent)")
     parser.add_argument("--n-sim", type=int, default=210, metavar="N",
                         help="simulated records across rhythms and morphologies, measured clean and with "
                              "electrode noise (default 210: 10 of each of the 21 label sets; 60 gave 3 per "
@@ -314,6 +320,118 @@ def bench_digitized(n_records: int, label_sets: tuple[tuple[str, ...], ...] = SI
             "intervals": {key: _error_stats(e, None) for key, e in errs.items()}, "false_ivcd": false_ivcd}
 
 
+# AAMI EC57 beat classes of the MIT-BIH annotation symbols: supraventricular ectopic (S) beats are
+# what we call PACs; ventricular (V) beats are our beats of other morphology (kind "V").
+_BEAT_SYMBOLS = frozenset("NLRejAaJSVEF/fQ")
+_S_BEATS, _V_BEATS = frozenset("AaJS"), frozenset("VE")
+_MATCH_S = 0.15      # EC57 match window: an annotated and a detected beat within 150 ms are one beat
+_WINDOW_EDGE_S = 0.2  # beats this close to a window's ends are not scored (our edge beats are "?")
+_REPEATED = ("heart_rate_bpm", *INTERVALS)
+
+
+def _spread(values: list[float]) -> dict[str, Any]:
+    """Window-to-window spread of one measurement: how many windows measured it, median, 5th/95th
+    percentile and interquartile range (in the measurement's unit)."""
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if not v.size:
+        return {"measured": 0}
+    p5, q1, median, q3, p95 = np.percentile(v, [5, 25, 50, 75, 95])
+    return {"measured": int(v.size), "median": round(float(median), 1), "p5": round(float(p5), 1),
+            "p95": round(float(p95), 1), "iqr": round(float(q3 - q1), 1)}
+
+
+def bench_annotated_beats(header: Path, window_s: float = 10.0, max_windows: int | None = None) -> dict[str, Any]:
+    """A long recording with beat annotations (MIT-BIH format: ``.atr`` beside the header), measured in
+    consecutive ``window_s`` windows as 10-s ECGs are.
+
+    Beats are matched to the annotations within 150 ms (EC57), away from the window ends: detection
+    Se/PPV, PACs (``rhythm.pac_beats``) against the supraventricular ectopic beats (A, a, J, S) and
+    beats of other morphology (kind ``V``) against the ventricular ones (V, E). The rhythm label of
+    each window is counted under the annotated rhythm in force at its middle (``(N`` normal sinus,
+    ...). ``repeatability``: the spread of each global measurement over the windows, ours and
+    NeuroKit2's (prominence, lead II), and how often each statement is made: one patient's ECG
+    minutes apart should read alike, whatever the truth.
+    """
+    import wfdb
+
+    from tools.measure import MeasureConfig, measure
+    from tools.record_io import read_record
+    from tools.recording import Recording
+
+    recording, config = read_record(header), MeasureConfig()
+    fs, stem = recording.fs_hz, header.with_suffix("")
+    ann = wfdb.rdann(str(stem), "atr")
+    times = np.asarray(ann.sample) / fs
+    beats = [(t, s) for t, s in zip(times, ann.symbol) if s in _BEAT_SYMBOLS]
+    changes = [(t, note.strip("\x00")) for t, s, note in zip(times, ann.symbol, ann.aux_note) if s == "+"]
+    n_windows = int(len(recording.signal_mv) / fs // window_s)
+    n_windows = n_windows if max_windows is None else min(n_windows, max_windows)
+    counts = {f"{key}_{outcome}": 0 for key in ("beat", "s", "v") for outcome in ("tp", "fn", "fp")}
+    labels: dict[str, dict[str, int]] = {}
+    values: dict[str, list[float]] = {k: [] for k in (*_REPEATED, "qtc_bazett_ms")}
+    baseline: dict[str, list[float]] = {k: [] for k in INTERVALS}
+    statements: dict[str, int] = {}
+    for w in range(n_windows):
+        start = w * window_s
+        window = Recording(recording.signal_mv[round(start * fs):round((start + window_s) * fs)], fs,
+                           recording.leads)
+        result = measure(window, config)
+        _score_beats(result, [(t - start, s) for t, s in beats if start <= t < start + window_s], window_s, counts)
+        rhythm = next((note for t, note in reversed(changes) if t <= start + window_s / 2), "unannotated")
+        by_rhythm = labels.setdefault(rhythm, {})
+        by_rhythm[str(result.rhythm.label)] = by_rhythm.get(str(result.rhythm.label), 0) + 1
+        g = result.global_
+        for k in _REPEATED:
+            values[k].append(getattr(g, k))
+        values["qtc_bazett_ms"].append(g.qtc_ms.bazett)
+        if "II" in window.leads:
+            for k, v in _neurokit(window.lead("II"), fs).items():
+                baseline[k].append(v)
+        for code in {s.code for s in result.statements}:
+            statements[code] = statements.get(code, 0) + 1
+    return {"record": stem.name, "fs_hz": fs, "leads": list(recording.leads), "windows": n_windows,
+            "window_s": window_s, "beats": _detection(counts, "beat"),
+            "pac_vs_supraventricular_ectopic": _detection(counts, "s"),
+            "other_morphology_vs_ventricular": _detection(counts, "v"),
+            "rhythm_labels_by_annotated_rhythm": labels,
+            "repeatability": {"ours": {k: _spread(v) for k, v in values.items()},
+                              "neurokit2_lead_ii": {k: _spread(v) for k, v in baseline.items()}},
+            "statement_windows": dict(sorted(statements.items(), key=lambda item: -item[1]))}
+
+
+def _detection(counts: dict[str, int], key: str) -> dict[str, Any]:
+    """Annotated count, tp/fn/fp, sensitivity and positive predictive value (None without a denominator)."""
+    tp, fn, fp = (counts[f"{key}_{outcome}"] for outcome in ("tp", "fn", "fp"))
+    return {"annotated": tp + fn, "tp": tp, "fn": fn, "fp": fp, "se": tp / (tp + fn) if tp + fn else None,
+            "ppv": tp / (tp + fp) if tp + fp else None}
+
+
+def _score_beats(result: Any, truth: list[tuple[float, str]], window_s: float, counts: dict[str, int]) -> None:
+    """Match one window's annotated beats (time s from its start, symbol) to its detected beats, nearest
+    first within ``_MATCH_S``, and add the beats away from the window's ends to ``counts`` (a beat
+    matched near an end is not scored either way)."""
+    ours = [(b.r_s, b.kind == "V", i in result.rhythm.pac_beats) for i, b in enumerate(result.fiducials.beats)]
+    used: set[int] = set()
+    for t, symbol in truth:
+        free = [i for i in range(len(ours)) if i not in used and abs(ours[i][0] - t) <= _MATCH_S]
+        match = min(free, key=lambda j: abs(ours[j][0] - t)) if free else None
+        if match is not None:
+            used.add(match)
+        if not _WINDOW_EDGE_S <= t < window_s - _WINDOW_EDGE_S:
+            continue
+        counts["beat_tp" if match is not None else "beat_fn"] += 1
+        called_v, called_s = (False, False) if match is None else ours[match][1:]
+        for key, annotated, call in (("s", symbol in _S_BEATS, called_s), ("v", symbol in _V_BEATS, called_v)):
+            counts[f"{key}_tp"] += annotated and call
+            counts[f"{key}_fn"] += annotated and not call
+            counts[f"{key}_fp"] += call and not annotated
+    for i, (r_s, called_v, called_s) in enumerate(ours):
+        if i not in used and _WINDOW_EDGE_S <= r_s < window_s - _WINDOW_EDGE_S:
+            counts["beat_fp"] += 1
+            counts["s_fp"] += called_s
+            counts["v_fp"] += called_v
+
+
 def bench_speed(repeats: int) -> dict[str, Any]:
     """Seconds per 10-s 12-lead 500-Hz record on one core: ours vs NeuroKit2 on one lead."""
     from tools.benchmarking import time_per_call_s
@@ -343,8 +461,15 @@ def run(args: argparse.Namespace) -> int:
                                "simulated_noisy": bench_simulated(args.n_sim, noisy=True)}
     if args.n_digitized:
         figures["digitized"] = bench_digitized(args.n_digitized)
+    skipped = []
     if (args.ludb / "ludb.csv").exists():
         figures["ludb"] = bench_ludb(args.ludb)
+    else:
+        skipped.append(f"LUDB: no {args.ludb / 'ludb.csv'}")
+    if args.beats_record.exists() and args.beats_record.with_suffix(".atr").exists():
+        figures["annotated_beats"] = bench_annotated_beats(args.beats_record)
+    else:
+        skipped.append(f"annotated beats: no {args.beats_record} with its .atr")
     console = Console()
     if not console.is_terminal:  # a log file: the tables' 80-column default would crop their cells
         console = Console(width=_LOG_WIDTH)
@@ -362,10 +487,15 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(name, *(_cell(stats[k]) for k in INTERVALS))
     console.print(table)
     console.print(_by_label_set_table(figures["simulated"]["by_label_set"]))
-    console.print({k: v for k, v in figures.items() if k not in ("simulated", "simulated_noisy", "digitized", "ludb")})
-    for part in ("simulated", "simulated_noisy", "digitized", "ludb"):
+    console.print({k: v for k, v in figures.items()
+                   if k not in ("simulated", "simulated_noisy", "digitized", "ludb", "annotated_beats")})
+    if "annotated_beats" in figures:
+        console.print(_repeatability_table(figures["annotated_beats"]))
+    for part in ("simulated", "simulated_noisy", "digitized", "ludb", "annotated_beats"):
         if part in figures:
             console.print({k: v for k, v in figures[part].items() if k not in ("intervals", "by_label_set")})
+    for reason in skipped:
+        console.print(f"skipped {reason}")
     path = write_results("measure", figures, args.out)
     console.print(f"wrote {path}")
     return 0
@@ -386,6 +516,27 @@ def _by_label_set_table(by_set: dict[str, Any]) -> Any:
     for name, group in by_set.items():
         table.add_row(name, f"{group['rhythm_agreement']:.0%}", *(_short_cell(group["intervals"][k]) for k in INTERVALS))
     return table
+
+
+def _repeatability_table(part: dict[str, Any]) -> Any:
+    """Rich table: median [5th-95th percentile] (IQR) of each measurement over the windows, ours and NeuroKit2's."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=f"MIT-BIH {part['record']}, {part['windows']} windows of {part['window_s']:g} s: "
+                        "median [p5-p95] (IQR) over the windows", box=box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("measurement", "ours", "NeuroKit2 lead II"):
+        table.add_column(column, no_wrap=True)
+    spread = part["repeatability"]
+    for name, ours in spread["ours"].items():
+        table.add_row(name, *(_spread_cell(s) for s in (ours, spread["neurokit2_lead_ii"].get(name))))
+    return table
+
+
+def _spread_cell(spread: dict[str, Any] | None) -> str:
+    if not spread or not spread["measured"]:
+        return ""
+    return f"{spread['median']:g} [{spread['p5']:g}-{spread['p95']:g}] ({spread['iqr']:g})"
 
 
 def _cell(stats: dict[str, Any]) -> str:
