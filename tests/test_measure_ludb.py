@@ -77,6 +77,18 @@ def test_atrial_fibrillation_detection(odd_records):
 
 @pytest.mark.slow
 @pytest.mark.shared_data
+def test_premature_ventricular_complexes(odd_records):
+    # LUDB lists ventricular extrasystoles per record; a beat of other shape that is not early (noise,
+    # pacing fusion) is not one (before the prematurity rule 13 odd records stated PVCs falsely).
+    truth = np.array([lab["pvc"] for _, lab, _, _ in odd_records])
+    called = np.array([m.rhythm.pvc_count > 0 for _, _, _, m in odd_records])
+    assert truth.sum() >= 3
+    assert (truth & called).sum() / truth.sum() >= 0.75         # sensitivity
+    assert (~truth & ~called).sum() / (~truth).sum() >= 0.97    # specificity
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
 def test_bundle_branch_blocks_are_not_confused(ludb_measured):
     """Complete RBBB found, and LBBB (rS/QS in V1 with a discordant rising ST) never called RBBB;
     RBBB rarely called without it (all 150 records: only 2 of each block in this copy)."""

@@ -40,6 +40,22 @@ def test_every_beat_and_each_premature_atrial_beat_of_a_two_lead_record(record_1
 
 
 @pytest.mark.shared_data
+@pytest.mark.parametrize(("start_s", "pvcs"), [(1510.0, 1), (290.0, 0), (360.0, 0)])
+def test_premature_ventricular_complexes_of_a_two_lead_record(record_100, start_s, pvcs):
+    # 1510 s: the record's one PVC (annotated V at 1518.87 s). 290 s: V5 loses contact and two beats
+    # change shape; 360 s: one beat taller in V5; both on time, so no PVC.
+    _, recording, annotations = record_100
+    fs = recording.fs_hz
+    window = Recording(recording.signal_mv[int(start_s * fs):int((start_s + 10.0) * fs)], fs, recording.leads)
+    result = measure(window, MeasureConfig())
+    assert result.rhythm.pvc_count == pvcs == len(result.rhythm.pvc_beats)
+    labelled = np.asarray(annotations.sample)[np.asarray(annotations.symbol) == "V"] / fs - start_s
+    for i in result.rhythm.pvc_beats:
+        assert np.min(np.abs(labelled - result.fiducials.beats[i].r_s)) < 0.05
+    assert ("pvc" in {s.code for s in result.statements}) == bool(pvcs)
+
+
+@pytest.mark.shared_data
 def test_bench_scores_beats_by_the_annotations(record_100):
     header, recording, annotations = record_100
     part = bench_annotated_beats(header, max_windows=3)

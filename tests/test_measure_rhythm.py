@@ -17,7 +17,7 @@ from tools.measure.beats import Beats, detect_beats
 from tools.measure.delineation import FIDUCIALS, Delineation, delineate
 from tools.measure.median_beat import MedianBeats, median_beats
 from tools.measure.preprocess import filter_leads
-from tools.measure.rhythm import _irregularity, _premature_atrial, _wenckebach_groups
+from tools.measure.rhythm import _irregularity, _premature_atrial, _premature_ventricular, _wenckebach_groups
 from tools.record_io import read_record
 from tools.render import RenderConfig, render
 from tools.simulate import sample_config, simulate
@@ -333,6 +333,32 @@ def test_premature_atrial_complexes_are_counted_at_their_beats(seed):
     found = [result.fiducials.beats[i].r_s for i in statement.evidence.beat_indices]
     assert result.rhythm.pac_count == len(truth) == len(found) == len(result.rhythm.pac_beats)
     assert np.max(np.abs(np.sort(found) - np.sort(truth))) < 0.03
+
+
+def test_premature_ventricular_exact():
+    # Beat 3 of other shape comes early (RR 540 ms < 0.85 x the local median 800 ms), beat 5 on time.
+    r = np.cumsum([0, 400, 400, 270, 530, 400, 400]) + 100
+    kinds = ("N", "N", "N", "V", "N", "V", "N")
+    premature = np.array([False, False, False, True, False, False, False])
+    energy = np.zeros(int(r[-1] + FS))
+    unlike = Beats(r, kinds, np.array([1, 1, 1, 0.2, 1, 0.1, 1]), energy, None, premature)
+    assert _premature_ventricular(unlike, CONFIG) == [3]  # beat 5: on time, so not premature
+    # A QRS only a little unlike the dominant one (noise, fusion, a lead losing contact) is no PVC.
+    alike = Beats(r, kinds, np.array([1, 1, 1, 0.7, 1, 0.1, 1]), energy, None, premature)
+    assert _premature_ventricular(alike, CONFIG) == []
+    assert _premature_ventricular(Beats(r, kinds, unlike.correlation, energy), CONFIG) == []  # prematurity unknown
+
+
+@pytest.mark.parametrize("seed", range(400, 406))
+def test_premature_ventricular_complexes_are_counted_at_their_beats(seed):
+    sim, result = _measure(seed, ("pvc",))
+    truth = [b.r_peak_s for b in sim.truth.beats if b.kind == "pvc"]
+    statement = next(s for s in result.statements if s.code == "pvc")
+    found = [result.fiducials.beats[i].r_s for i in statement.evidence.beat_indices]
+    assert result.rhythm.pvc_count == len(truth) == len(found) == len(result.rhythm.pvc_beats)
+    # A PVC's fiducial is where its QRS best matches the dominant one, up to ~80 ms off its own peak.
+    assert np.max(np.abs(np.sort(found) - np.sort(truth))) < 0.1
+    assert all(result.fiducials.beats[i].kind == "V" for i in result.rhythm.pvc_beats)
 
 
 # ---- LUDB (real records) ----------------------------------------------------------------------

@@ -116,8 +116,8 @@ def ludb_reference(annotations: dict[str, tuple[np.ndarray, list[str]]], fs_hz: 
 
 
 def ludb_labels(csv_path: Path) -> dict[int, dict[str, Any]]:
-    """Per record id: af, flutter, av_block_1, rbbb, lbbb (complete), pacing, pac (an atrial
-    extrasystole listed) (bools) and axis class (str or None)."""
+    """Per record id: af, flutter, av_block_1, rbbb, lbbb (complete), pacing, pac and pvc (an atrial or
+    a ventricular extrasystole listed) (bools) and axis class (str or None)."""
     import csv
     import re
 
@@ -133,5 +133,6 @@ def ludb_labels(csv_path: Path) -> dict[int, dict[str, Any]]:
                 "lbbb": re.search(r"(?<!in)complete left bundle branch block", conduction) is not None,
                 "pacing": bool(row["Cardiac pacing"].strip()),
                 "pac": "atrial extrasystole" in row["Extrasystolies"].lower(),
+                "pvc": "ventricular extrasystole" in row["Extrasystolies"].lower(),
                 "axis": axis.split(":")[-1].strip() if axis else None}
     return out

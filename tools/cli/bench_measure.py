@@ -141,7 +141,7 @@ def _axis_class(axis: float | None) -> str | None:
 # Se/Sp keys of bench_ludb: each call against LUDB's diagnosis; first-degree AV block also against
 # its criterion applied to the cardiologists' points (reference PR > av_block_1_pr_ms).
 _LABEL_CHECKS = {"af": "af", "avb1": "av_block_1", "avb1_annotated": "av_block_1_annotated_pr",
-                 "rbbb": "rbbb_complete", "lbbb": "lbbb_complete", "pac": "pac"}
+                 "rbbb": "rbbb_complete", "lbbb": "lbbb_complete", "pac": "pac", "pvc": "pvc"}
 
 
 def bench_ludb(root: Path) -> dict[str, Any]:
@@ -189,7 +189,8 @@ def bench_ludb(root: Path) -> dict[str, Any]:
                                  ("avb1", lab["av_block_1"], "av_block_1" in codes),
                                  ("avb1_annotated", bool(ref["pr_ms"] > config.av_block_1_pr_ms), "av_block_1" in codes),
                                  ("rbbb", lab["rbbb"], "rbbb" in codes), ("lbbb", lab["lbbb"], "lbbb" in codes),
-                                 ("pac", lab["pac"], result.rhythm.pac_count > 0)):
+                                 ("pac", lab["pac"], result.rhythm.pac_count > 0),
+                                 ("pvc", lab["pvc"], result.rhythm.pvc_count > 0)):
             calls[f"{key}_true"].append(truth)
             calls[f"{key}_pred"].append(pred)
         if lab["axis"]:
@@ -237,7 +238,7 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
 
     config = MeasureConfig()
     errs = {who: {k: [] for k in INTERVALS} for who in ("ours", "neurokit2")}
-    axis_err, rhythm_ok, per_record, pac_calls = [], [], [], []
+    axis_err, rhythm_ok, per_record, ectopy_calls = [], [], [], {"pac": [], "pvc": []}
     by_set: dict[str, dict[str, list[float]]] = {}
     for seed in range(n_records):
         labels = SIM_LABELS[seed % len(SIM_LABELS)]
@@ -255,7 +256,8 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
         rhythms = [code for code in sim.truth.labels if code in _RHYTHM_CODES]
         rhythm_ok.append(bool(rhythms) and result.rhythm.label == rhythms[0])
         group["rhythm_ok"].append(float(rhythm_ok[-1]))
-        pac_calls.append((any(b.kind == "pac" for b in sim.truth.beats), result.rhythm.pac_count > 0))
+        for kind, count in (("pac", result.rhythm.pac_count), ("pvc", result.rhythm.pvc_count)):
+            ectopy_calls[kind].append((any(b.kind == kind for b in sim.truth.beats), count > 0))
         per_record.append({"seed": seed, "labels": list(labels), "rhythm": result.rhythm.label,
                            "expected_rhythm": rhythms[0] if rhythms else None,
                            "error_ms": {k: _rounded(got["ours"][k] - getattr(sim.truth, k)) for k in INTERVALS
@@ -269,7 +271,8 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
                          "within_10_deg": float(np.mean(np.abs(axis_arr[np.isfinite(axis_arr)]) <= 10.0)),
                          "max_abs_deg": float(np.nanmax(np.abs(axis_arr)))},
             "rhythm_label_agreement": float(np.mean(rhythm_ok)),
-            "pac": _se_sp([truth for truth, _ in pac_calls], [pred for _, pred in pac_calls]),
+            **{kind: _se_sp([truth for truth, _ in calls], [pred for _, pred in calls])
+               for kind, calls in ectopy_calls.items()},
             "by_label_set": {name: {"records": len(group["rhythm_ok"]),
                                     "rhythm_agreement": float(np.mean(group["rhythm_ok"])),
                                     "intervals": _error_stats({k: group[k] for k in INTERVALS}, SIM_TARGETS_MS)}
@@ -321,7 +324,7 @@ def bench_digitized(n_records: int, label_sets: tuple[tuple[str, ...], ...] = SI
 
 
 # AAMI EC57 beat classes of the MIT-BIH annotation symbols: supraventricular ectopic (S) beats are
-# what we call PACs; ventricular (V) beats are our beats of other morphology (kind "V").
+# what we call PACs, ventricular ectopic (V) beats our PVCs.
 _BEAT_SYMBOLS = frozenset("NLRejAaJSVEF/fQ")
 _S_BEATS, _V_BEATS = frozenset("AaJS"), frozenset("VE")
 _MATCH_S = 0.15      # EC57 match window: an annotated and a detected beat within 150 ms are one beat
@@ -346,7 +349,7 @@ def bench_annotated_beats(header: Path, window_s: float = 10.0, max_windows: int
 
     Beats are matched to the annotations within 150 ms (EC57), away from the window ends: detection
     Se/PPV, PACs (``rhythm.pac_beats``) against the supraventricular ectopic beats (A, a, J, S) and
-    beats of other morphology (kind ``V``) against the ventricular ones (V, E). The rhythm label of
+    PVCs (``rhythm.pvc_beats``) against the ventricular ones (V, E). The rhythm label of
     each window is counted under the annotated rhythm in force at its middle (``(N`` normal sinus,
     ...). ``repeatability``: the spread of each global measurement over the windows, ours and
     NeuroKit2's (prominence, lead II), and how often each statement is made: one patient's ECG
@@ -392,7 +395,7 @@ def bench_annotated_beats(header: Path, window_s: float = 10.0, max_windows: int
     return {"record": stem.name, "fs_hz": fs, "leads": list(recording.leads), "windows": n_windows,
             "window_s": window_s, "beats": _detection(counts, "beat"),
             "pac_vs_supraventricular_ectopic": _detection(counts, "s"),
-            "other_morphology_vs_ventricular": _detection(counts, "v"),
+            "pvc_vs_ventricular_ectopic": _detection(counts, "v"),
             "rhythm_labels_by_annotated_rhythm": labels,
             "repeatability": {"ours": {k: _spread(v) for k, v in values.items()},
                               "neurokit2_lead_ii": {k: _spread(v) for k, v in baseline.items()}},
@@ -410,7 +413,7 @@ def _score_beats(result: Any, truth: list[tuple[float, str]], window_s: float, c
     """Match one window's annotated beats (time s from its start, symbol) to its detected beats, nearest
     first within ``_MATCH_S``, and add the beats away from the window's ends to ``counts`` (a beat
     matched near an end is not scored either way)."""
-    ours = [(b.r_s, b.kind == "V", i in result.rhythm.pac_beats) for i, b in enumerate(result.fiducials.beats)]
+    ours = [(b.r_s, i in result.rhythm.pvc_beats, i in result.rhythm.pac_beats) for i, b in enumerate(result.fiducials.beats)]
     used: set[int] = set()
     for t, symbol in truth:
         free = [i for i in range(len(ours)) if i not in used and abs(ours[i][0] - t) <= _MATCH_S]

@@ -48,6 +48,10 @@ class Beats:
         Whether the signal covers each interval between consecutive beats: an interval holding a
         gap of at least ``_BLIND_GAP_S`` in every lead may hide beats, so it is no RR interval.
         None: every interval is observed.
+    premature : (n_beats,) bool array or None
+        Whatever its shape, the beat came early: the RR before it is under ``premature_fraction``
+        of the local median RR (False for the first beat and without two observed RRs). None:
+        none is premature.
     """
 
     r_samples: np.ndarray
@@ -55,6 +59,7 @@ class Beats:
     correlation: np.ndarray
     energy: np.ndarray
     rr_observed: np.ndarray | None = None
+    premature: np.ndarray | None = None
 
     @property
     def dominant(self) -> np.ndarray:
@@ -159,26 +164,28 @@ def _observed_intervals(filtered_mv: np.ndarray, r_samples: np.ndarray, fs_hz: f
 
 
 def _classify(filtered_mv: np.ndarray, r_samples: np.ndarray, rr_s: np.ndarray, fs_hz: float,
-              config: MeasureConfig) -> tuple[tuple[str, ...], np.ndarray]:
-    """Kinds and QRS correlations with the template; ``rr_s`` (NaN: not observed) tells premature beats."""
+              config: MeasureConfig) -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """Kinds, QRS correlations with the template and prematurity (see :class:`Beats`); ``rr_s``
+    (NaN: not observed) tells premature beats."""
     half = int(_ALIGN_HALF_S * fs_hz)
     segs = beat_windows(filtered_mv, r_samples, half, half)
     corr = _correlations(segs)
     similar = np.nan_to_num(corr, nan=0.0) >= config.dominant_correlation
     centre = int(np.argmax(similar.sum(axis=1)))
     to_template = corr[centre]
+    premature = np.zeros(len(r_samples), dtype=bool)
+    if np.isfinite(rr_s).sum() >= 2:
+        for i in range(1, len(r_samples)):
+            premature[i] = rr_s[i - 1] < config.premature_fraction * nanmedian(rr_s[max(0, i - 5):i + 4])
     kinds = []
-    for i, c in enumerate(to_template):
+    for c, early in zip(to_template, premature):
         if not np.isfinite(c):
             kinds.append("?")
         elif c < config.dominant_correlation:
             kinds.append("V")
-        elif i > 0 and np.isfinite(rr_s).sum() >= 2:
-            local = nanmedian(rr_s[max(0, i - 5):i + 4])
-            kinds.append("A" if rr_s[i - 1] < config.premature_fraction * local else "N")
         else:
-            kinds.append("N")
-    return tuple(kinds), to_template
+            kinds.append("A" if early else "N")
+    return tuple(kinds), to_template, premature
 
 
 def detect_beats(filtered_mv: np.ndarray, fs_hz: float, config: MeasureConfig) -> Beats:
@@ -217,6 +224,6 @@ def detect_beats(filtered_mv: np.ndarray, fs_hz: float, config: MeasureConfig) -
         peaks = np.array([max(0, p - half) + int(np.argmax(reference[max(0, p - half):p + half + 1])) for p in peaks])
     r_samples = _align(reference, peaks, fs_hz)
     observed = _observed_intervals(filtered_mv, r_samples, fs_hz)
-    kinds, corr = _classify(filtered_mv, r_samples, np.where(observed, np.diff(r_samples) / fs_hz, np.nan), fs_hz,
-                            config)
-    return Beats(r_samples, kinds, corr, energy, observed)
+    kinds, corr, premature = _classify(filtered_mv, r_samples, np.where(observed, np.diff(r_samples) / fs_hz, np.nan),
+                                       fs_hz, config)
+    return Beats(r_samples, kinds, corr, energy, observed, premature)

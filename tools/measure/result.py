@@ -16,7 +16,7 @@ __all__ = ["Evidence", "Statement", "QTc", "Axes", "GlobalMeasurements", "Rhythm
            "LeadQuality", "Quality", "BeatFiducials", "Fiducials", "Measurement"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: rhythm.pvc_beats; pvc_count counts premature complexes of other shape only
 
 
 class Evidence(BaseModel):
@@ -90,7 +90,11 @@ class Rhythm(BaseModel):
     pac_beats: list[int] = Field(default_factory=list,
                                  description="indices into fiducials.beats of the premature atrial complexes: early beats "
                                              "of dominant QRS shape, abruptly early, with an ectopic or very early P wave")
-    pvc_count: int = Field(description="beats of non-dominant QRS morphology (ventricular or aberrant)")
+    pvc_count: int = Field(description="premature ventricular complexes (the beats in pvc_beats)")
+    pvc_beats: list[int] = Field(default_factory=list,
+                                 description="indices into fiducials.beats of the premature ventricular complexes: early "
+                                             "beats whose QRS is unlike the dominant one (kind V with a QRS correlation "
+                                             "below pvc_max_correlation); on-time beats of kind V are not counted")
     n_beats: int
     underlying: Literal["atrial_fibrillation", "atrial_flutter"] | None = Field(
         None, description="ventricular-paced rhythm only: the atrial rhythm beneath the pacing when the atrial waves "

@@ -136,6 +136,17 @@ def _premature_atrial(beats: Beats, atrial: AtrialActivity, fs_hz: float, block_
     return out
 
 
+def _premature_ventricular(beats: Beats, config: MeasureConfig) -> list[int]:
+    """Indices of the premature ventricular complexes: beats of other shape (kind "V") that came
+    early (:attr:`Beats.premature`) with a QRS correlating below ``pvc_max_correlation`` with the
+    dominant one. A beat of other shape on time is noise, a lead losing contact, fusion or an
+    escape beat, not a PVC."""
+    if beats.premature is None:
+        return []
+    return [i for i, kind in enumerate(beats.kinds)
+            if kind == "V" and beats.premature[i] and beats.correlation[i] < config.pvc_max_correlation]
+
+
 _PAUSE_RULE = (f"a dropped beat (RR > {_PAUSE_FACTOR:g} x median, or an RR between dominant beats within "
                f"{_DOUBLED_RR * 100:g} % of twice their 25th percentile)")
 
@@ -180,7 +191,7 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
     same P wave before every beat (per-beat P correlation, and the rhythm strip's pre-QRS waves).
     Returns the Rhythm and, when the label is None, the reason.
     """
-    kinds, n, cons = beats.kinds, len(beats.kinds), atrial.consistency
+    n, cons = len(beats.kinds), atrial.consistency
     p_present = cons is not None and cons >= config.p_wave_consistency
     p_organised = cons is not None and cons >= config.af_p_consistency
     irregular = rates.irregularity is not None and rates.irregularity > config.af_rr_irregularity
@@ -239,10 +250,11 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
     if av_block in ("av_block_2_wenckebach", "av_block_2_mobitz2"):
         block_cycle_s = 60.0 / values["atrial_rate_bpm"] if "atrial_rate_bpm" in values else _shortest_quarter_rr_s(beats, fs_hz)
     pacs = [] if af else _premature_atrial(beats, atrial, fs_hz, block_cycle_s, config)
+    pvcs = _premature_ventricular(beats, config)
     times = [float(r / fs_hz) for r in beats.r_samples]
     av_values = {k: values[k] for k in ("pr_ms", "atrial_rate_bpm", "pr_sd_ms") if k in values}
     return Rhythm(
-        label=label, av_block=av_block, pac_count=len(pacs), pac_beats=pacs, pvc_count=kinds.count("V"),
+        label=label, av_block=av_block, pac_count=len(pacs), pac_beats=pacs, pvc_count=len(pvcs), pvc_beats=pvcs,
         n_beats=n, rr_irregularity=rates.irregularity, p_consistency=cons,
         evidence=Evidence(beat_indices=av_beats or list(range(n)), times_s=times, values=values, threshold=threshold),
         av_block_evidence=None if av_block is None else Evidence(

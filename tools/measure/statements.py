@@ -158,7 +158,9 @@ def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig) -> lis
         out.append(_st("pac", rule, beat_indices=rhythm.pac_beats, values={"count": float(rhythm.pac_count)},
                        threshold=">= 1 beat"))
     if rhythm.pvc_count:
-        out.append(_st("pvc", f"{rhythm.pvc_count} beat(s) classified PVC", values={"count": float(rhythm.pvc_count)},
+        rule = (f"an early beat (RR < {config.premature_fraction:g} x the local median RR) whose QRS correlates below "
+                f"{config.pvc_max_correlation:g} with the dominant QRS")
+        out.append(_st("pvc", rule, beat_indices=rhythm.pvc_beats, values={"count": float(rhythm.pvc_count)},
                        threshold=">= 1 beat"))
     qtc = getattr(g.qtc_ms, config.qtc_formula)
     if qtc is not None and rhythm.label != "atrial_fibrillation":
