@@ -413,7 +413,8 @@ def _score_beats(result: Any, truth: list[tuple[float, str]], window_s: float, c
     """Match one window's annotated beats (time s from its start, symbol) to its detected beats, nearest
     first within ``_MATCH_S``, and add the beats away from the window's ends to ``counts`` (a beat
     matched near an end is not scored either way)."""
-    ours = [(b.r_s, i in result.rhythm.pvc_beats, i in result.rhythm.pac_beats) for i, b in enumerate(result.fiducials.beats)]
+    rhythm = result.rhythm
+    ours = [(b.r_s, i in rhythm.pvc_beats, i in rhythm.pac_beats) for i, b in enumerate(result.fiducials.beats)]
     used: set[int] = set()
     for t, symbol in truth:
         free = [i for i in range(len(ours)) if i not in used and abs(ours[i][0] - t) <= _MATCH_S]
