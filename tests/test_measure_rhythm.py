@@ -330,9 +330,23 @@ def test_premature_atrial_complexes_are_counted_at_their_beats(seed):
     sim, result = _measure(seed, ("pac",))
     truth = [b.r_peak_s for b in sim.truth.beats if b.kind == "pac"]
     statement = next(s for s in result.statements if s.code == "pac")
-    found = [result.fiducials.beats[i].r_s for i in statement.evidence.beat_indices]
+    found = statement.evidence.times_s
+    assert found == pytest.approx([result.fiducials.beats[i].r_s for i in statement.evidence.beat_indices], abs=1e-3)
     assert result.rhythm.pac_count == len(truth) == len(found) == len(result.rhythm.pac_beats)
     assert np.max(np.abs(np.sort(found) - np.sort(truth))) < 0.03
+
+
+@pytest.mark.parametrize(("labels", "arrhythmia"), [((), False), (("sinus_arrhythmia",), True)])
+def test_sinus_arrhythmia_shows_the_rr_range_it_rests_on(labels, arrhythmia):
+    sim, result = _measure(3, labels)
+    truth = np.array([b.r_peak_s for b in sim.truth.beats if b.r_peak_s is not None])
+    ours = result.fiducials.beats
+    # the true RRs between the consecutive dominant beats found (edge beats are not dominant)
+    pairs = [(a.r_s, b.r_s) for a, b in zip(ours[:-1], ours[1:]) if a.kind == b.kind == "N"]
+    rr_ms = [1000.0 * (truth[np.argmin(np.abs(truth - b))] - truth[np.argmin(np.abs(truth - a))]) for a, b in pairs]
+    evidence = result.rhythm.evidence
+    assert evidence.values["nn_range_ms"] == pytest.approx(np.ptp(rr_ms), abs=4.0)
+    assert (result.rhythm.label == "sinus_arrhythmia") == arrhythmia == (evidence.values["nn_range_ms"] > 120.0)
 
 
 def test_premature_ventricular_exact():
@@ -354,7 +368,8 @@ def test_premature_ventricular_complexes_are_counted_at_their_beats(seed):
     sim, result = _measure(seed, ("pvc",))
     truth = [b.r_peak_s for b in sim.truth.beats if b.kind == "pvc"]
     statement = next(s for s in result.statements if s.code == "pvc")
-    found = [result.fiducials.beats[i].r_s for i in statement.evidence.beat_indices]
+    found = statement.evidence.times_s
+    assert found == pytest.approx([result.fiducials.beats[i].r_s for i in statement.evidence.beat_indices], abs=1e-3)
     assert result.rhythm.pvc_count == len(truth) == len(found) == len(result.rhythm.pvc_beats)
     # A PVC's fiducial is where its QRS best matches the dominant one, up to ~80 ms off its own peak.
     assert np.max(np.abs(np.sort(found) - np.sort(truth))) < 0.1

@@ -146,7 +146,8 @@ _LABEL_CHECKS = {"af": "af", "avb1": "av_block_1", "avb1_annotated": "av_block_1
 
 def bench_ludb(root: Path) -> dict[str, Any]:
     """Interval errors (ours and NeuroKit2, by parity half), the five worst records per half and
-    interval (ours vs ``global_rank2``), and label agreement on LUDB."""
+    interval (ours vs ``global_rank2``), label agreement on LUDB and our rhythm labels counted
+    under LUDB's rhythm."""
     from tools.measure import MeasureConfig, measure
     from tools.record_io import read_record
 
@@ -155,6 +156,7 @@ def bench_ludb(root: Path) -> dict[str, Any]:
             for half in ("even", "odd") for ref in ("global", "global_rank2", "lead_ii", "median_beat_rank2")}
     calls: dict[str, list[bool]] = {f"{key}_{end}": [] for key in _LABEL_CHECKS for end in ("true", "pred")}
     axis_pairs, per_record = [], {half: {k: [] for k in INTERVALS} for half in ("even", "odd")}
+    rhythms: dict[str, dict[str, int]] = {}
     abstained: dict[str, list[tuple[int, str]]] = {"even": [], "odd": []}
     for rec_id in sorted(labels):
         stem = root / "data" / str(rec_id)
@@ -193,6 +195,8 @@ def bench_ludb(root: Path) -> dict[str, Any]:
                                  ("pvc", lab["pvc"], result.rhythm.pvc_count > 0)):
             calls[f"{key}_true"].append(truth)
             calls[f"{key}_pred"].append(pred)
+        ours = rhythms.setdefault(lab["rhythm"], {})
+        ours[str(result.rhythm.label)] = ours.get(str(result.rhythm.label), 0) + 1
         if lab["axis"]:
             axis_pairs.append((lab["axis"], _axis_class(result.to_json_dict()["global"]["axis_deg"]["qrs"])))
     intervals = {f"{who}/{half}/{ref}": _error_stats(e, IEC_LIMITS_MS) for (who, half, ref), e in errs.items()}
@@ -206,6 +210,7 @@ def bench_ludb(root: Path) -> dict[str, Any]:
         "intervals": intervals,
         **{name: _se_sp(calls[f"{key}_true"], calls[f"{key}_pred"]) for key, name in _LABEL_CHECKS.items()},
         "axis_class_agreement": {"n": len(agree), "fraction": float(np.mean(agree)) if agree else None},
+        "rhythm_labels_by_ludb_rhythm": dict(sorted(rhythms.items())),
         "worst_records_global_rank2": {half: {k: _worst(rows) for k, rows in by_name.items()}
                                        for half, by_name in per_record.items()},
         "measured_of_defined_global_rank2": {

@@ -230,6 +230,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
                                                  g["qrs_off"] - _TERMINAL_S, g["qrs_off"]).items()}
     rhythm_reason = None if rhythm.label == "paced_rhythm" else rhythm_reason
     statements = [st for st in make_statements(gm, rhythm, rows, terminal, config,
+                                               [float(r / fs) for r in beats.r_samples],
                                                amplitudes_physical=scaling.amplitudes_physical)
                   if f"statements.{st.code}" not in withheld]
     normal_gap = normal_ecg_gap(gm, {row.lead: row for row in rows})

@@ -241,7 +241,7 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
         threshold = f"per-beat PR SD > {_PR_DISSOCIATION_SD_S * 1000:g} ms at a regular rate"
         values["pr_sd_ms"] = pr_sd * 1000
     else:
-        label, threshold = _sinus(beats, rates, fs_hz, config)
+        label, threshold = _sinus(beats, rates, fs_hz, config, values)
         av_block, av_beats, av_rule = _av_conduction(beats, atrial, fs_hz, pr_ms, config)
     if av_block == "av_block_3":
         av_rule = threshold  # the rhythm label itself
@@ -331,13 +331,18 @@ def _sinus_by_rate(rate_bpm: float, config: MeasureConfig) -> tuple[str, str]:
     return "sinus_rhythm", f"{config.bradycardia_bpm:g} <= sinus rate <= {config.tachycardia_bpm:g} bpm with P waves"
 
 
-def _sinus(beats: Beats, rates: RateStats, fs_hz: float, config: MeasureConfig) -> tuple[str, str]:
+def _sinus(beats: Beats, rates: RateStats, fs_hz: float, config: MeasureConfig,
+           values: dict) -> tuple[str, str]:
+    """Sinus label and rule by rate, then by the range of the RRs between dominant beats (in
+    ``values`` as ``nn_range_ms``, so a label near its threshold shows how near)."""
     hr = rates.heart_rate_bpm
     if hr < config.bradycardia_bpm or hr > config.tachycardia_bpm:
         return _sinus_by_rate(hr, config)
     dominant = np.array([k == "N" for k in beats.kinds])
     rr = beats.rr_s(fs_hz)
     nn = rr[dominant[1:] & dominant[:-1] & np.isfinite(rr)]
+    if nn.size >= 2:
+        values["nn_range_ms"] = float(nn.max() - nn.min()) * 1000.0
     if nn.size >= 2 and nn.max() - nn.min() > _SINUS_ARRHYTHMIA_RANGE_S:
         return "sinus_arrhythmia", f"RR range > {_SINUS_ARRHYTHMIA_RANGE_S * 1000:g} ms with P waves"
     return "sinus_rhythm", f"{config.bradycardia_bpm:g} <= heart_rate_bpm <= {config.tachycardia_bpm:g} with P waves"

@@ -143,7 +143,7 @@ def _st_segment(rows: dict[str, LeadMeasurement], config: MeasureConfig) -> list
     return out
 
 
-def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig) -> list[Statement]:
+def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig, beat_times_s: list[float]) -> list[Statement]:
     out = []
     if rhythm.label is not None:
         out.append(_st(rhythm.label, rhythm.evidence.threshold or "rhythm analysis", **rhythm.evidence.model_dump()))
@@ -155,13 +155,13 @@ def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig) -> lis
                 f"x the RR before it) with an ectopic P wave (correlation with the median P < "
                 f"{config.pac_sinus_p_correlation:g}) or very early (RR < {config.pac_very_premature_fraction:g} x the "
                 f"RR before it); in second-degree AV block, its P wave early against the P-P interval")
-        out.append(_st("pac", rule, beat_indices=rhythm.pac_beats, values={"count": float(rhythm.pac_count)},
-                       threshold=">= 1 beat"))
+        out.append(_st("pac", rule, beat_indices=rhythm.pac_beats, times_s=[beat_times_s[i] for i in rhythm.pac_beats],
+                       values={"count": float(rhythm.pac_count)}, threshold=">= 1 beat"))
     if rhythm.pvc_count:
         rule = (f"an early beat (RR < {config.premature_fraction:g} x the local median RR) whose QRS correlates below "
                 f"{config.pvc_max_correlation:g} with the dominant QRS")
-        out.append(_st("pvc", rule, beat_indices=rhythm.pvc_beats, values={"count": float(rhythm.pvc_count)},
-                       threshold=">= 1 beat"))
+        out.append(_st("pvc", rule, beat_indices=rhythm.pvc_beats, times_s=[beat_times_s[i] for i in rhythm.pvc_beats],
+                       values={"count": float(rhythm.pvc_count)}, threshold=">= 1 beat"))
     qtc = getattr(g.qtc_ms, config.qtc_formula)
     if qtc is not None and rhythm.label != "atrial_fibrillation":
         for code, ok, rule in (("long_qt", qtc > config.long_qtc_ms, f"qtc_{config.qtc_formula}_ms > {config.long_qtc_ms:g}"),
@@ -172,17 +172,18 @@ def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig) -> lis
 
 
 def make_statements(g: GlobalMeasurements, rhythm: Rhythm, rows: list[LeadMeasurement],
-                    terminal_mv: dict[str, float], config: MeasureConfig, *,
+                    terminal_mv: dict[str, float], config: MeasureConfig, beat_times_s: list[float], *,
                     amplitudes_physical: bool = True) -> list[Statement]:
     """All statements the measurements support, rhythm first.
 
     ``terminal_mv`` is the mean voltage of the last 40 ms of each lead's QRS (bundle-branch rules, with
-    V1's last QRS wave from the lead matrix).
+    V1's last QRS wave from the lead matrix); ``beat_times_s`` the fiducial time of every beat (s),
+    the times of the PAC and PVC statements' beats.
     A rule whose inputs are missing is silently not applied (its inputs are in not_measurable);
     with ``amplitudes_physical=False`` the mV-threshold rules (AMPLITUDE_CODES) are not applied.
     """
     by_lead = {row.lead: row for row in rows}
-    out = _rhythm(g, rhythm, config) + _conduction(g, by_lead, terminal_mv, config) + _axis(g)
+    out = _rhythm(g, rhythm, config, beat_times_s) + _conduction(g, by_lead, terminal_mv, config) + _axis(g)
     if amplitudes_physical:
         out += _voltage(by_lead, config) + _st_segment(by_lead, config)
     if rhythm.label == "sinus_rhythm" and not abnormal_codes(out) and amplitudes_physical \
