@@ -5,6 +5,8 @@ Simulated records come from tools.simulate (exact truth); "page" records keep wh
 page plots (each lead its 2.5-s column, lead II throughout), i.e. a perfect digitizer's output.
 """
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 
@@ -342,7 +344,7 @@ def test_sinus_arrhythmia_shows_the_rr_range_it_rests_on(labels, arrhythmia):
     truth = np.array([b.r_peak_s for b in sim.truth.beats if b.r_peak_s is not None])
     ours = result.fiducials.beats
     # the true RRs between the consecutive dominant beats found (edge beats are not dominant)
-    pairs = [(a.r_s, b.r_s) for a, b in zip(ours[:-1], ours[1:]) if a.kind == b.kind == "N"]
+    pairs = [(a.r_s, b.r_s) for a, b in pairwise(ours) if a.kind == b.kind == "N"]
     rr_ms = [1000.0 * (truth[np.argmin(np.abs(truth - b))] - truth[np.argmin(np.abs(truth - a))]) for a, b in pairs]
     evidence = result.rhythm.evidence
     assert evidence.values["nn_range_ms"] == pytest.approx(np.ptp(rr_ms), abs=4.0)

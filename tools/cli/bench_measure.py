@@ -33,7 +33,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Errors of PR, QRS, QT and P duration against simulated truth, on simulated records "
                     "rendered as 200-DPI pages and digitized (against truth and the direct path), and against "
                     "LUDB's cardiologist points (global reference), AF and conduction Se/Sp and axis agreement on "
-                    "LUDB, the simulated records again with the simulator's electrode noise, beats, PACs, PVCs "
+                    "LUDB, the simulated records again with the simulator's electrode noise and as 3x4 pages "
+                    "read by a perfect digitizer (rate, rhythm, false PVCs), beats, PACs, PVCs "
                     "and repeatability on an annotated MIT-BIH recording cut into 10-s windows, "
                     "seconds per 10-s 12-lead record on one core; NeuroKit2 prominence delineation in the "
                     "same run. "
@@ -292,6 +293,40 @@ def _codes(result: Any) -> set[str]:
     return {s.code for s in result.statements}
 
 
+def _rate_right(measured: float | None, truth: float) -> bool:
+    """Within 10 % or 5 bpm of the truth, as the agent benchmark judges a rate."""
+    return measured is not None and abs(measured - truth) <= max(5.0, 0.10 * truth)
+
+
+def bench_pages(n_records: int) -> dict[str, Any]:
+    """The simulated records as default 200-DPI 3x4+1 pages read by a perfect digitizer (each page's
+    own plotted samples, ``masked``) beside the records themselves: rate right (within 10 % or 5
+    bpm), rhythm label agreement and pages stating PVCs the record does not have; what the page
+    layout alone (four leads at a time, 2.5 s each, and the rhythm strip) costs the beat analysis."""
+    from tools.measure import MeasureConfig, measure
+    from tools.render import RenderConfig, render
+    from tools.simulate import sample_config, simulate
+
+    config, render_config = MeasureConfig(), RenderConfig()
+    counts = {path: {"rate_right": 0, "rhythm_right": 0, "false_pvc": 0} for path in ("direct", "page")}
+    misses = []
+    for seed in range(n_records):
+        labels = SIM_LABELS[seed % len(SIM_LABELS)]
+        sim = simulate(sample_config(seed, fs_hz=500.0, labels=labels))
+        rhythm = next((code for code in sim.truth.labels if code in _RHYTHM_CODES), None)
+        results = {"direct": measure(sim.recording, config), "page": measure(render(sim.recording, render_config).masked, config)}
+        for path, result in results.items():
+            counts[path]["rate_right"] += _rate_right(result.global_.heart_rate_bpm, sim.truth.heart_rate_bpm)
+            counts[path]["rhythm_right"] += result.rhythm.label == rhythm
+            counts[path]["false_pvc"] += result.rhythm.pvc_count > 0 and "pvc" not in sim.truth.labels
+        if not _rate_right(results["page"].global_.heart_rate_bpm, sim.truth.heart_rate_bpm):
+            misses.append({"seed": seed, "labels": list(labels), "truth_rate_bpm": round(sim.truth.heart_rate_bpm, 1),
+                           **{f"{path}_rate_bpm": None if r.global_.heart_rate_bpm is None else
+                              round(r.global_.heart_rate_bpm, 1) for path, r in results.items()}})
+    return {"records": n_records, "layout": "render defaults, perfect digitizer (masked)", **counts,
+            "page_rate_misses": misses}
+
+
 def bench_digitized(n_records: int, label_sets: tuple[tuple[str, ...], ...] = SIM_LABELS) -> dict[str, Any]:
     """The digitized path: simulated record -> default 200-DPI 3x4+1 page -> digitizer -> measure.
 
@@ -468,6 +503,7 @@ def run(args: argparse.Namespace) -> int:
     pin_one_core()
     figures: dict[str, Any] = {"speed": bench_speed(args.repeats), "simulated": bench_simulated(args.n_sim),
                                "simulated_noisy": bench_simulated(args.n_sim, noisy=True)}
+    figures["pages"] = bench_pages(args.n_sim)
     if args.n_digitized:
         figures["digitized"] = bench_digitized(args.n_digitized)
     skipped = []
@@ -497,10 +533,10 @@ def run(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(_by_label_set_table(figures["simulated"]["by_label_set"]))
     console.print({k: v for k, v in figures.items()
-                   if k not in ("simulated", "simulated_noisy", "digitized", "ludb", "annotated_beats")})
+                   if k not in ("simulated", "simulated_noisy", "pages", "digitized", "ludb", "annotated_beats")})
     if "annotated_beats" in figures:
         console.print(_repeatability_table(figures["annotated_beats"]))
-    for part in ("simulated", "simulated_noisy", "digitized", "ludb", "annotated_beats"):
+    for part in ("simulated", "simulated_noisy", "pages", "digitized", "ludb", "annotated_beats"):
         if part in figures:
             console.print({k: v for k, v in figures[part].items() if k not in ("intervals", "by_label_set")})
     for reason in skipped:
