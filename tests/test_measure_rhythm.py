@@ -327,15 +327,19 @@ def test_premature_atrial_exact():
     assert _premature_atrial(beats, AtrialActivity(stepped, sinus_p, unmatched), FS, 0.8, CONFIG) == []
 
 
+# A PVC's fiducial is where its QRS best matches the dominant one, up to ~80 ms off its own peak.
+@pytest.mark.parametrize(("code", "kind", "tolerance_s"), [("pac", "A", 0.03), ("pvc", "V", 0.1)])
 @pytest.mark.parametrize("seed", range(400, 406))
-def test_premature_atrial_complexes_are_counted_at_their_beats(seed):
-    sim, result = _measure(seed, ("pac",))
-    truth = [b.r_peak_s for b in sim.truth.beats if b.kind == "pac"]
-    statement = next(s for s in result.statements if s.code == "pac")
+def test_premature_complexes_are_counted_at_their_beats(seed, code, kind, tolerance_s):
+    sim, result = _measure(seed, (code,))
+    truth = [b.r_peak_s for b in sim.truth.beats if b.kind == code]
+    statement = next(s for s in result.statements if s.code == code)
     found = statement.evidence.times_s
     assert found == pytest.approx([result.fiducials.beats[i].r_s for i in statement.evidence.beat_indices], abs=1e-3)
-    assert result.rhythm.pac_count == len(truth) == len(found) == len(result.rhythm.pac_beats)
-    assert np.max(np.abs(np.sort(found) - np.sort(truth))) < 0.03
+    beats = getattr(result.rhythm, f"{code}_beats")
+    assert getattr(result.rhythm, f"{code}_count") == len(truth) == len(found) == len(beats)
+    assert np.max(np.abs(np.sort(found) - np.sort(truth))) < tolerance_s
+    assert all(result.fiducials.beats[i].kind == kind for i in beats)
 
 
 @pytest.mark.parametrize(("labels", "arrhythmia"), [((), False), (("sinus_arrhythmia",), True)])
@@ -363,19 +367,6 @@ def test_premature_ventricular_exact():
     alike = Beats(r, kinds, np.array([1, 1, 1, 0.7, 1, 0.1, 1]), energy, None, premature)
     assert _premature_ventricular(alike, CONFIG) == []
     assert _premature_ventricular(Beats(r, kinds, unlike.correlation, energy), CONFIG) == []  # prematurity unknown
-
-
-@pytest.mark.parametrize("seed", range(400, 406))
-def test_premature_ventricular_complexes_are_counted_at_their_beats(seed):
-    sim, result = _measure(seed, ("pvc",))
-    truth = [b.r_peak_s for b in sim.truth.beats if b.kind == "pvc"]
-    statement = next(s for s in result.statements if s.code == "pvc")
-    found = statement.evidence.times_s
-    assert found == pytest.approx([result.fiducials.beats[i].r_s for i in statement.evidence.beat_indices], abs=1e-3)
-    assert result.rhythm.pvc_count == len(truth) == len(found) == len(result.rhythm.pvc_beats)
-    # A PVC's fiducial is where its QRS best matches the dominant one, up to ~80 ms off its own peak.
-    assert np.max(np.abs(np.sort(found) - np.sort(truth))) < 0.1
-    assert all(result.fiducials.beats[i].kind == "V" for i in result.rhythm.pvc_beats)
 
 
 # ---- LUDB (real records) ----------------------------------------------------------------------
