@@ -81,9 +81,12 @@ def test_pages_bench_counts_rate_rhythm_and_false_pvcs_per_path():
     assert part["direct"]["rate_right"] == 4 and len(part["page_rate_misses"]) == 4 - part["page"]["rate_right"]
 
 
-@pytest.mark.xfail(strict=True, reason="known limitation (docs/measurement.md): on a 3x4 page a column whose QRS is "
-                                       "nearly isoelectric weighs its T waves like QRS complexes")
-def test_t_waves_of_a_right_axis_page_are_not_beats():
-    sim, page = _page(100, ("right_axis_deviation",))
-    rate = measure(page.masked, CONFIG).global_.heart_rate_bpm
-    assert rate == pytest.approx(sim.truth.heart_rate_bpm, rel=0.1)
+@pytest.mark.parametrize(("seed", "labels"), [(100, ("right_axis_deviation",)), (74, ("lafb",)),
+                                              (121, ("right_axis_deviation",))])
+def test_t_waves_of_a_page_are_not_beats(seed, labels):
+    # A column whose QRS is nearly isoelectric weighed its T waves like QRS complexes: seed 100's
+    # page read 153 bpm for 85 with 8 PVCs; 74 and 121 read 95 for 79 and 71 for 64.
+    sim, page = _page(seed, labels)
+    result = measure(page.masked, CONFIG)
+    assert result.global_.heart_rate_bpm == pytest.approx(sim.truth.heart_rate_bpm, rel=0.05)
+    assert result.rhythm.pvc_count == 0 and result.rhythm.n_beats == measure(sim.recording, CONFIG).rhythm.n_beats

@@ -15,7 +15,7 @@ from tests.test_measure import _as_3x4_page
 from tools.digitize import DigitizeConfig, digitize
 from tools.measure import MeasureConfig, measure
 from tools.measure.atrial import AtrialActivity, _locked_periods, locate_p_waves, locked_waves, p_consistency
-from tools.measure.beats import Beats, detect_beats
+from tools.measure.beats import Beats, _without_t_waves, detect_beats
 from tools.measure.delineation import FIDUCIALS, Delineation, delineate
 from tools.measure.median_beat import MedianBeats, median_beats
 from tools.measure.preprocess import filter_leads
@@ -367,6 +367,23 @@ def test_premature_ventricular_exact():
     alike = Beats(r, kinds, np.array([1, 1, 1, 0.7, 1, 0.1, 1]), energy, None, premature)
     assert _premature_ventricular(alike, CONFIG) == []
     assert _premature_ventricular(Beats(r, kinds, unlike.correlation, energy), CONFIG) == []  # prematurity unknown
+
+
+def test_t_waves_are_not_beats_but_close_complexes_are():
+    # Lead 0: steep QRS (20 mV/s) and a flat T wave; lead 1: a nearly isoelectric QRS (2 mV/s) and
+    # a T wave steeper than it (4 mV/s). Peaks at 0.5 s (QRS), 0.78 s (its T wave, 0.28 s later),
+    # 1.3 s (QRS) and 1.55 s (an early beat as steep as a QRS, 0.25 s later): only the T wave goes.
+    t = np.arange(int(2.0 * FS)) / FS
+    def ramp(centre_s, half_s, slope_mv_s):  # a triangle of the given slope
+        return np.clip(half_s - np.abs(t - centre_s), 0.0, None) * slope_mv_s
+    lead0 = ramp(0.5, 0.02, 20) + ramp(0.78, 0.08, 0.2) + ramp(1.3, 0.02, 20) + ramp(1.55, 0.02, 18)
+    lead1 = ramp(0.5, 0.02, 2) + ramp(0.78, 0.08, 4) + ramp(1.3, 0.02, 2) + ramp(1.55, 0.02, 2)
+    peaks = (np.array([0.5, 0.78, 1.3, 1.55]) * FS).astype(int)
+    kept = _without_t_waves(np.stack([lead0, lead1], axis=1), peaks, FS)
+    assert kept.tolist() == peaks[[0, 2, 3]].tolist()
+    # a lead missing at one of the two peaks does not count
+    lead0_gap = np.where((t > 0.7) & (t < 0.9), np.nan, lead0)
+    assert _without_t_waves(np.stack([lead0_gap, lead1], axis=1), peaks, FS).tolist() == peaks.tolist()
 
 
 # ---- LUDB (real records) ----------------------------------------------------------------------

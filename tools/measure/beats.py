@@ -27,6 +27,10 @@ _NOISE_FLOOR = 0.02       # combined energy below this fraction of a QRS is base
 _WHOLE_COVERAGE = 0.9     # a lead finite over this fraction of the record spans every beat (a rhythm strip)
 _RUN_EDGE_S = 0.04        # energy this close to the end of a lead's finite run is not used for detection
 _BLIND_GAP_S = 0.05       # a gap this long in every lead can hide a QRS complex
+# Pan & Tompkins (1985): a peak this soon after a QRS may be its T wave, and is taken for one when its
+# steepest slope is under this fraction of the QRS's (summed over the leads seen at both, in mV/s).
+_T_WAVE_WINDOW_S = 0.36
+_T_WAVE_SLOPE_RATIO = 0.5
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,29 @@ def _combined_energy(filtered_mv: np.ndarray, fs_hz: float) -> np.ndarray:
             scaled[:, lead] = energy[:, lead] / np.percentile(values, 99)
     counts = (finite & (scaled.max(axis=0) > 0)).sum(axis=1)
     return np.where(counts > 0, np.where(finite, scaled, 0.0).sum(axis=1) / np.maximum(counts, 1), 0.0)
+
+
+def _without_t_waves(filtered_mv: np.ndarray, peaks: np.ndarray, fs_hz: float) -> np.ndarray:
+    """``peaks`` less the T waves among them (``_T_WAVE_WINDOW_S``, ``_T_WAVE_SLOPE_RATIO``).
+
+    The detection energy is normalised lead by lead, so in a lead whose QRS is nearly isoelectric
+    the T wave, steeper than that QRS, weighs like a QRS complex; a 3x4 page averages four leads at
+    a time, and two such leads in a column make its T waves beats (a simulated right-axis record:
+    153 bpm on its page for 85). Slopes in mV/s are not normalised: summed over the leads, a QRS
+    is far steeper than its T wave.
+    """
+    slope = np.abs(np.gradient(filtered_mv, axis=0)) * fs_hz
+    slope = np.where(np.isfinite(slope), slope, -np.inf)
+    half, window = int(0.05 * fs_hz), _T_WAVE_WINDOW_S * fs_hz
+    kept = [int(peaks[0])]
+    for p in peaks[1:]:
+        before = slope[max(0, kept[-1] - half):kept[-1] + half + 1].max(axis=0)
+        here = slope[max(0, p - half):p + half + 1].max(axis=0)
+        both = np.isfinite(before) & np.isfinite(here)
+        if p - kept[-1] < window and both.any() and here[both].sum() < _T_WAVE_SLOPE_RATIO * before[both].sum():
+            continue
+        kept.append(int(p))
+    return np.array(kept)
 
 
 def rhythm_strips(filtered_mv: np.ndarray) -> np.ndarray:
@@ -218,6 +245,7 @@ def detect_beats(filtered_mv: np.ndarray, fs_hz: float, config: MeasureConfig) -
             peaks = peaks[:0]
     if peaks.size == 0:
         return Beats(np.zeros(0, dtype=int), (), np.zeros(0), energy)
+    peaks = _without_t_waves(filtered_mv, peaks, fs_hz)
     reference = _alignment_energy(filtered_mv, energy, fs_hz)
     if reference is not energy:  # move each peak to the reference's own peak nearby
         half = int(_ALIGN_HALF_S * fs_hz)
