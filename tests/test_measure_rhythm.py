@@ -356,17 +356,19 @@ def test_sinus_arrhythmia_shows_the_rr_range_it_rests_on(labels, arrhythmia):
 
 
 def test_premature_ventricular_exact():
-    # Beat 3 of other shape comes early (RR 540 ms < 0.85 x the local median 800 ms), beat 5 on time.
+    # Beat 3 of other shape comes early (RR 540 ms < 0.85 x the local median 800 ms); beat 5, of
+    # other shape too (noise, fusion, a lead losing contact), comes on time; beat 2 is early but
+    # of the dominant shape (kind A).
     r = np.cumsum([0, 400, 400, 270, 530, 400, 400]) + 100
-    kinds = ("N", "N", "N", "V", "N", "V", "N")
-    premature = np.array([False, False, False, True, False, False, False])
-    energy = np.zeros(int(r[-1] + FS))
-    unlike = Beats(r, kinds, np.array([1, 1, 1, 0.2, 1, 0.1, 1]), energy, None, premature)
-    assert _premature_ventricular(unlike, CONFIG) == [3]  # beat 5: on time, so not premature
-    # A QRS only a little unlike the dominant one (noise, fusion, a lead losing contact) is no PVC.
-    alike = Beats(r, kinds, np.array([1, 1, 1, 0.7, 1, 0.1, 1]), energy, None, premature)
-    assert _premature_ventricular(alike, CONFIG) == []
-    assert _premature_ventricular(Beats(r, kinds, unlike.correlation, energy), CONFIG) == []  # prematurity unknown
+    kinds = ("N", "N", "A", "V", "N", "V", "N")
+    premature = np.array([False, False, True, True, False, False, False])
+    beats = Beats(r, kinds, np.array([1, 1, 0.95, 0.7, 1, 0.1, 1]), np.zeros(int(r[-1] + FS)), None, premature)
+    assert _premature_ventricular(beats, False, CONFIG) == [3]
+    # In AF an early beat of correlation 0.7 may be aberrantly conducted: only a clearly other QRS counts.
+    assert _premature_ventricular(beats, True, CONFIG) == []
+    unlike = Beats(r, kinds, np.array([1, 1, 0.95, 0.2, 1, 0.1, 1]), beats.energy, None, premature)
+    assert _premature_ventricular(unlike, True, CONFIG) == [3]
+    assert _premature_ventricular(Beats(r, kinds, beats.correlation, beats.energy), False, CONFIG) == []  # unknown
 
 
 def test_t_waves_are_not_beats_but_close_complexes_are():

@@ -44,11 +44,11 @@ class MeasureConfig(FrozenConfig):
                                                            "before it is a PAC whatever its P wave (an SA-nodal "
                                                            "extrasystole has the sinus P: LUDB 7 at 0.59; sinus "
                                                            "arrhythmia >= 0.68 on simulated records)")
-    pvc_max_correlation: float = Field(0.5, gt=-1, lt=1,
-                                       description="a premature beat of other QRS shape is a PVC when its QRS correlates "
-                                                   "below this with the dominant template (simulated PVCs <= 0.19, "
-                                                   "LUDB even-half PVCs <= 0.27; on-time beats of other shape from noise, "
-                                                   "fusion or a lead losing contact 0.52-0.90)")
+    pvc_af_max_correlation: float = Field(0.5, gt=-1, lt=1,
+                                          description="in AF or flutter, where no RR is premature by rule and aberrant "
+                                                      "(Ashman) beats are common, a beat of other shape is a PVC only "
+                                                      "when its QRS correlates below this with the dominant one (LUDB's "
+                                                      "PVCs in AF <= 0.22; aberrant beats in AF 0.64-0.73)")
     # ---- median beat ---------------------------------------------------------------------
     median_pre_s: float = Field(0.5, gt=0.2, le=1.0, description="median-beat window before the R fiducial (s)")
     median_post_s: float = Field(0.8, gt=0.4, le=1.2, description="median-beat window after the R fiducial (s)")

@@ -93,8 +93,9 @@ class Rhythm(BaseModel):
     pvc_count: int = Field(description="premature ventricular complexes (the beats in pvc_beats)")
     pvc_beats: list[int] = Field(default_factory=list,
                                  description="indices into fiducials.beats of the premature ventricular complexes: early "
-                                             "beats whose QRS is unlike the dominant one (kind V with a QRS correlation "
-                                             "below pvc_max_correlation); on-time beats of kind V are not counted")
+                                             "beats whose QRS is unlike the dominant one (kind V; in AF or flutter with a "
+                                             "QRS correlation below pvc_af_max_correlation); on-time beats of kind V are "
+                                             "not counted")
     n_beats: int
     underlying: Literal["atrial_fibrillation", "atrial_flutter"] | None = Field(
         None, description="ventricular-paced rhythm only: the atrial rhythm beneath the pacing when the atrial waves "

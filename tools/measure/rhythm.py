@@ -136,15 +136,16 @@ def _premature_atrial(beats: Beats, atrial: AtrialActivity, fs_hz: float, block_
     return out
 
 
-def _premature_ventricular(beats: Beats, config: MeasureConfig) -> list[int]:
+def _premature_ventricular(beats: Beats, af: bool, config: MeasureConfig) -> list[int]:
     """Indices of the premature ventricular complexes: beats of other shape (kind "V") that came
-    early (:attr:`Beats.premature`) with a QRS correlating below ``pvc_max_correlation`` with the
-    dominant one. A beat of other shape on time is noise, a lead losing contact, fusion or an
-    escape beat, not a PVC."""
+    early (:attr:`Beats.premature`). A beat of other shape on time is noise, a lead losing
+    contact, fusion or an escape beat, not a PVC. In AF or flutter (``af``) early beats are the
+    rule and aberrantly conducted ones common, so the QRS must also be clearly another one
+    (correlation < ``pvc_af_max_correlation``)."""
     if beats.premature is None:
         return []
-    return [i for i, kind in enumerate(beats.kinds)
-            if kind == "V" and beats.premature[i] and beats.correlation[i] < config.pvc_max_correlation]
+    return [i for i, kind in enumerate(beats.kinds) if kind == "V" and beats.premature[i]
+            and not (af and beats.correlation[i] >= config.pvc_af_max_correlation)]
 
 
 _PAUSE_RULE = (f"a dropped beat (RR > {_PAUSE_FACTOR:g} x median, or an RR between dominant beats within "
@@ -250,7 +251,7 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
     if av_block in ("av_block_2_wenckebach", "av_block_2_mobitz2"):
         block_cycle_s = 60.0 / values["atrial_rate_bpm"] if "atrial_rate_bpm" in values else _shortest_quarter_rr_s(beats, fs_hz)
     pacs = [] if af else _premature_atrial(beats, atrial, fs_hz, block_cycle_s, config)
-    pvcs = _premature_ventricular(beats, config)
+    pvcs = _premature_ventricular(beats, af, config)
     times = [float(r / fs_hz) for r in beats.r_samples]
     av_values = {k: values[k] for k in ("pr_ms", "atrial_rate_bpm", "pr_sd_ms") if k in values}
     return Rhythm(

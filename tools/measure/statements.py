@@ -159,7 +159,8 @@ def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig, beat_t
                        values={"count": float(rhythm.pac_count)}, threshold=">= 1 beat"))
     if rhythm.pvc_count:
         rule = (f"an early beat (RR < {config.premature_fraction:g} x the local median RR) whose QRS correlates below "
-                f"{config.pvc_max_correlation:g} with the dominant QRS")
+                f"{config.dominant_correlation:g} with the dominant QRS (in AF or flutter below "
+                f"{config.pvc_af_max_correlation:g})")
         out.append(_st("pvc", rule, beat_indices=rhythm.pvc_beats, times_s=[beat_times_s[i] for i in rhythm.pvc_beats],
                        values={"count": float(rhythm.pvc_count)}, threshold=">= 1 beat"))
     qtc = getattr(g.qtc_ms, config.qtc_formula)
