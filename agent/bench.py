@@ -26,12 +26,6 @@ RHYTHM_SET: tuple[tuple[str, ...], ...] = (
 _EQUIVALENT = {"sinus_arrhythmia": {"sinus_rhythm"}, "sinus_rhythm": {"sinus_arrhythmia"}}
 
 
-def _rate_ok(measured: float | None, truth: float | None) -> bool:
-    if measured is None or truth is None:
-        return measured is None and truth is None
-    return abs(measured - truth) <= max(5.0, 0.10 * truth)
-
-
 def _controlled_claims(truth: Any) -> tuple[str, str]:
     """A right claim and a wrong one, written from the truth like an MLLM would state them."""
     rate = truth.heart_rate_bpm or 75.0
@@ -54,6 +48,7 @@ async def _run(pages: list[tuple[tuple[str, ...], Any, bytes]]) -> dict[str, Any
     from agent.config import AgentConfig
     from agent.crosscheck import Tolerances, check_claims
     from models.claims import parse_claims
+    from tools.benchmarking import rate_right
     from tools.digitize import DigitizeConfig, digitize
     from tools.measure import MeasureConfig, measure
 
@@ -72,7 +67,7 @@ async def _run(pages: list[tuple[tuple[str, ...], Any, bytes]]) -> dict[str, Any
             rate = (meas.get("global") or {}).get("heart_rate_bpm")
             rhythm_truth = next(code for code in truth.labels if code in _RHYTHM_WORDS)
             rhythm_ok = label == rhythm_truth or label in _EQUIVALENT.get(rhythm_truth, set())
-            rate_ok = _rate_ok(rate, truth.heart_rate_bpm)
+            rate_ok = rate_right(rate, truth.heart_rate_bpm)
             rows.append({"labels": labels, "truth_rhythm": rhythm_truth, "rhythm": label, "truth_rate": truth.heart_rate_bpm,
                          "rate": rate, "rhythm_ok": rhythm_ok, "rate_ok": rate_ok})
             if not (rhythm_ok and rate_ok):

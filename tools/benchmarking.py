@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-__all__ = ["pin_one_core", "machine_info", "time_per_call_s", "write_results"]
+__all__ = ["pin_one_core", "machine_info", "rate_right", "time_per_call_s", "write_results"]
 
 DEFAULT_RESULTS_DIR = Path("bench/results")
 
@@ -94,3 +94,11 @@ def write_results(name: str, figures: dict[str, Any], out_dir: Path | None = Non
                "machine": machine_info(), "figures": figures}
     path.write_text(json.dumps(payload, indent=2, default=float) + "\n")
     return path
+
+
+def rate_right(measured_bpm: float | None, truth_bpm: float | None) -> bool:
+    """Whether a heart rate is right: within 10 % or 5 bpm of the truth (both None: right, as an
+    abstention where there is no rate)."""
+    if measured_bpm is None or truth_bpm is None:
+        return measured_bpm is None and truth_bpm is None
+    return abs(measured_bpm - truth_bpm) <= max(5.0, 0.10 * truth_bpm)

@@ -293,16 +293,12 @@ def _codes(result: Any) -> set[str]:
     return {s.code for s in result.statements}
 
 
-def _rate_right(measured: float | None, truth: float) -> bool:
-    """Within 10 % or 5 bpm of the truth, as the agent benchmark judges a rate."""
-    return measured is not None and abs(measured - truth) <= max(5.0, 0.10 * truth)
-
-
 def bench_pages(n_records: int) -> dict[str, Any]:
     """The simulated records as default 200-DPI 3x4+1 pages read by a perfect digitizer (each page's
     own plotted samples, ``masked``) beside the records themselves: rate right (within 10 % or 5
     bpm), rhythm label agreement and pages stating PVCs the record does not have; what the page
     layout alone (four leads at a time, 2.5 s each, and the rhythm strip) costs the beat analysis."""
+    from tools.benchmarking import rate_right
     from tools.measure import MeasureConfig, measure
     from tools.render import RenderConfig, render
     from tools.simulate import sample_config, simulate
@@ -316,10 +312,10 @@ def bench_pages(n_records: int) -> dict[str, Any]:
         rhythm = next((code for code in sim.truth.labels if code in _RHYTHM_CODES), None)
         results = {"direct": measure(sim.recording, config), "page": measure(render(sim.recording, render_config).masked, config)}
         for path, result in results.items():
-            counts[path]["rate_right"] += _rate_right(result.global_.heart_rate_bpm, sim.truth.heart_rate_bpm)
+            counts[path]["rate_right"] += rate_right(result.global_.heart_rate_bpm, sim.truth.heart_rate_bpm)
             counts[path]["rhythm_right"] += result.rhythm.label == rhythm
             counts[path]["false_pvc"] += result.rhythm.pvc_count > 0 and "pvc" not in sim.truth.labels
-        if not _rate_right(results["page"].global_.heart_rate_bpm, sim.truth.heart_rate_bpm):
+        if not rate_right(results["page"].global_.heart_rate_bpm, sim.truth.heart_rate_bpm):
             misses.append({"seed": seed, "labels": list(labels), "truth_rate_bpm": round(sim.truth.heart_rate_bpm, 1),
                            **{f"{path}_rate_bpm": None if r.global_.heart_rate_bpm is None else
                               round(r.global_.heart_rate_bpm, 1) for path, r in results.items()}})

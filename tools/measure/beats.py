@@ -31,6 +31,7 @@ _BLIND_GAP_S = 0.05       # a gap this long in every lead can hide a QRS complex
 # steepest slope is under this fraction of the QRS's (summed over the leads seen at both, in mV/s).
 _T_WAVE_WINDOW_S = 0.36
 _T_WAVE_SLOPE_RATIO = 0.5
+_T_WAVE_SLOPE_HALF_S = 0.05  # each peak's steepest slope is sought this far either side of it
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,10 @@ class Beats:
     def dominant(self) -> np.ndarray:
         """(n_beats,) bool: beats whose QRS has the dominant morphology (N or A)."""
         return np.array([kind in "NA" for kind in self.kinds], dtype=bool)
+
+    def times_s(self, fs_hz: float) -> list[float]:
+        """Each beat's fiducial time in s from the first sample."""
+        return [float(r / fs_hz) for r in self.r_samples]
 
     def rr_s(self, fs_hz: float) -> np.ndarray:
         """(n_beats - 1,) intervals between consecutive beats in s; NaN where not observed."""
@@ -111,7 +116,7 @@ def _without_t_waves(filtered_mv: np.ndarray, peaks: np.ndarray, fs_hz: float) -
     """
     slope = np.abs(np.gradient(filtered_mv, axis=0)) * fs_hz
     slope = np.where(np.isfinite(slope), slope, -np.inf)
-    half, window = int(0.05 * fs_hz), _T_WAVE_WINDOW_S * fs_hz
+    half, window = int(_T_WAVE_SLOPE_HALF_S * fs_hz), _T_WAVE_WINDOW_S * fs_hz
     kept = [int(peaks[0])]
     for p in peaks[1:]:
         before = slope[max(0, kept[-1] - half):kept[-1] + half + 1].max(axis=0)

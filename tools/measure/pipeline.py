@@ -90,8 +90,7 @@ def _global(d: Delineation, median: MedianBeats, leads: tuple[str, ...], rates: 
 
 def _beat_fiducials(beats: Beats, d: Delineation, atrial: AtrialActivity, fs: float) -> list[BeatFiducials]:
     g, out = d.global_s, []
-    for i, (r, kind) in enumerate(zip(beats.r_samples, beats.kinds)):
-        t = r / fs
+    for i, (t, kind) in enumerate(zip(beats.times_s(fs), beats.kinds)):
         dominant = kind in "NA"
         pr = atrial.pr_s[i]
 
@@ -230,7 +229,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
                                                  g["qrs_off"] - _TERMINAL_S, g["qrs_off"]).items()}
     rhythm_reason = None if rhythm.label == "paced_rhythm" else rhythm_reason
     statements = [st for st in make_statements(gm, rhythm, rows, terminal, config,
-                                               [float(r / fs) for r in beats.r_samples],
+                                               beats.times_s(fs),
                                                amplitudes_physical=scaling.amplitudes_physical)
                   if f"statements.{st.code}" not in withheld]
     normal_gap = normal_ecg_gap(gm, {row.lead: row for row in rows})

@@ -104,8 +104,13 @@ def _shortest_quarter_rr_s(beats: Beats, fs_hz: float) -> float:
     P-P interval of a second-degree block, where half the RRs of a 3:2 block hold two of them
     (interpolated PVCs halve the RRs around them, so RRs next to other beats are left out: LUDB 105)."""
     rr = beats.rr_s(fs_hz)
-    nn = beats.dominant[1:] & beats.dominant[:-1] & np.isfinite(rr)
+    nn = _between_dominant(beats, rr)
     return float(np.percentile(rr[nn], 25)) if nn.sum() >= 3 else np.inf
+
+
+def _between_dominant(beats: Beats, rr_s: np.ndarray) -> np.ndarray:
+    """(n_beats - 1,) bool: the observed RRs (``rr_s``) between two beats of dominant shape."""
+    return beats.dominant[1:] & beats.dominant[:-1] & np.isfinite(rr_s)
 
 
 def _premature_atrial(beats: Beats, atrial: AtrialActivity, fs_hz: float, block_cycle_s: float | None,
@@ -161,7 +166,7 @@ def _av_conduction(beats: Beats, atrial: AtrialActivity, fs_hz: float, pr_ms: fl
     if np.isfinite(rr).sum() >= 3:
         # A dropped P wave doubles the RR; in a 3:2 block half the RRs are doubled, so the median
         # RR lies between the two and a doubled RR is told by the shortest quarter of the RRs.
-        nn = beats.dominant[1:] & beats.dominant[:-1] & np.isfinite(rr)
+        nn = _between_dominant(beats, rr)
         short = _shortest_quarter_rr_s(beats, fs_hz)
         doubled = nn & (np.abs(rr / short - 2.0) <= _DOUBLED_RR)
         pauses = np.flatnonzero((rr > _PAUSE_FACTOR * nanmedian(rr)) | doubled)
@@ -252,7 +257,7 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
         block_cycle_s = 60.0 / values["atrial_rate_bpm"] if "atrial_rate_bpm" in values else _shortest_quarter_rr_s(beats, fs_hz)
     pacs = [] if af else _premature_atrial(beats, atrial, fs_hz, block_cycle_s, config)
     pvcs = _premature_ventricular(beats, af, config)
-    times = [float(r / fs_hz) for r in beats.r_samples]
+    times = beats.times_s(fs_hz)
     av_values = {k: values[k] for k in ("pr_ms", "atrial_rate_bpm", "pr_sd_ms") if k in values}
     return Rhythm(
         label=label, av_block=av_block, pac_count=len(pacs), pac_beats=pacs, pvc_count=len(pvcs), pvc_beats=pvcs,
