@@ -12,7 +12,8 @@ import pytest
 
 from tests.test_measure import _bump_ms
 from tools.cli.bench_measure import IEC_LIMITS_MS, INTERVALS, SIM_LABELS
-from tools.ludb import _waves, ludb_reference, read_ludb_annotations
+from tests.conftest import shared_path
+from tools.ludb import _waves, ludb_labels, ludb_reference, read_ludb_annotations
 from tools.measure import MeasureConfig, measure
 from tools.measure.delineation import Delineation, delineate, p_timing_doubt
 from tools.measure.median_beat import MedianBeats
@@ -85,6 +86,14 @@ def test_premature_ventricular_complexes(odd_records):
     assert truth.sum() >= 3
     assert (truth & called).sum() / truth.sum() >= 0.75         # sensitivity
     assert (~truth & ~called).sum() / (~truth).sum() >= 0.97    # specificity
+
+
+@pytest.mark.shared_data
+def test_left_ventricular_hypertrophy_label_is_read():
+    """The bench splits the QRS error by it: LUDB 1 lists LVH, LUDB 174 only right atrial overload."""
+    labels = ludb_labels(shared_path("ludb", "ludb.csv"))
+    assert labels[1]["lvh"] and not labels[174]["lvh"]
+    assert 40 <= sum(lab["lvh"] for lab in labels.values()) <= 110
 
 
 @pytest.mark.slow

@@ -147,8 +147,8 @@ _LABEL_CHECKS = {"af": "af", "avb1": "av_block_1", "avb1_annotated": "av_block_1
 
 def bench_ludb(root: Path) -> dict[str, Any]:
     """Interval errors (ours and NeuroKit2, by parity half), the five worst records per half and
-    interval (ours vs ``global_rank2``), label agreement on LUDB and our rhythm labels counted
-    under LUDB's rhythm."""
+    interval (ours vs ``global_rank2``), our QRS error split by LUDB's left ventricular hypertrophy
+    label, label agreement on LUDB and our rhythm labels counted under LUDB's rhythm."""
     from tools.measure import MeasureConfig, measure
     from tools.record_io import read_record
 
@@ -157,6 +157,7 @@ def bench_ludb(root: Path) -> dict[str, Any]:
             for half in ("even", "odd") for ref in ("global", "global_rank2", "lead_ii", "median_beat_rank2")}
     calls: dict[str, list[bool]] = {f"{key}_{end}": [] for key in _LABEL_CHECKS for end in ("true", "pred")}
     axis_pairs, per_record = [], {half: {k: [] for k in INTERVALS} for half in ("even", "odd")}
+    qrs_by_lvh = {half: {"lvh": [], "no_lvh": []} for half in ("even", "odd")}
     rhythms: dict[str, dict[str, int]] = {}
     abstained: dict[str, list[tuple[int, str]]] = {"even": [], "odd": []}
     for rec_id in sorted(labels):
@@ -175,6 +176,9 @@ def bench_ludb(root: Path) -> dict[str, Any]:
         for k in INTERVALS:
             if np.isfinite(refs["global_rank2"][k]):
                 per_record[half][k].append((rec_id, _rounded(got["ours"][k] - refs["global_rank2"][k])))
+        if np.isfinite(refs["global_rank2"]["qrs_ms"]):
+            group = "lvh" if labels[rec_id]["lvh"] else "no_lvh"
+            qrs_by_lvh[half][group].append(got["ours"]["qrs_ms"] - refs["global_rank2"]["qrs_ms"])
         if np.isfinite(refs["global_rank2"]["pr_ms"]) and not np.isfinite(got["ours"]["pr_ms"]):
             abstained[half].append((rec_id, result.not_measurable.get("global.pr_ms", "")))
         for who, values in got.items():
@@ -212,6 +216,7 @@ def bench_ludb(root: Path) -> dict[str, Any]:
         **{name: _se_sp(calls[f"{key}_true"], calls[f"{key}_pred"]) for key, name in _LABEL_CHECKS.items()},
         "axis_class_agreement": {"n": len(agree), "fraction": float(np.mean(agree)) if agree else None},
         "rhythm_labels_by_ludb_rhythm": dict(sorted(rhythms.items())),
+        "qrs_error_by_lvh_global_rank2": {half: _error_stats(groups, None) for half, groups in qrs_by_lvh.items()},
         "worst_records_global_rank2": {half: {k: _worst(rows) for k, rows in by_name.items()}
                                        for half, by_name in per_record.items()},
         "measured_of_defined_global_rank2": {
