@@ -61,6 +61,10 @@ _FLUTTER_T_END = "atrial flutter: F waves run through the end of the T wave, whi
 # The same locked F waves lie on the PR and ST segments: 23 of 40 simulated flutter records (no ST
 # change simulated) read an ST elevation.
 _FLUTTER_ST = "atrial flutter: F waves lie on the PR and ST segments, so the ST level and T wave are not measurable"
+_POSSIBLE_FLUTTER_T_END = ("2:1 atrial flutter not excluded (see the rhythm): its F waves, or P waves on the T wave, "
+                           "would run through the end of the T wave, which cannot be told from them")
+_POSSIBLE_FLUTTER_ST = ("2:1 atrial flutter not excluded (see the rhythm): its F waves would lie on the ST segment, so "
+                        "the ST level and T wave are not measurable")
 _ST_T_CODES = ("st_elevation_inferior", "st_elevation_anterior", "st_elevation_lateral", "st_depression",
                "t_inversion")
 
@@ -196,27 +200,31 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     waves = atrial_waves(detection, beats, masked, leads, d)
     rhythm, rhythm_reason = classify_rhythm(beats, atrial, waves, rates, p_ms, fs, config)
     no_p = rhythm.label in ("atrial_fibrillation", "atrial_flutter")
+    # F waves locked to the QRS survive the median beat, also where 2:1 flutter is only possible
+    # (the rhythm undetermined with an F-wave rate in its evidence).
+    f_waves = rhythm.label == "atrial_flutter" or (rhythm.label is None and "flutter_wave_rate_bpm" in
+                                                   rhythm.evidence.values)
+    if f_waves and enough and usable.any():
+        d = delineate(timing, rr_s, config, flutter_waves=True)
     if no_p:
-        flutter = rhythm.label == "atrial_flutter"
-        if flutter and enough and usable.any():  # F waves survive the median beat
-            d = delineate(timing, rr_s, config, flutter_waves=True)
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv, d.reasons)
-        if flutter:
-            # F waves locked to the QRS run through the end of the T wave in the median beat too:
-            # the T end found is an F wave's (simulated flutter: QT +37 ± 26 ms; 26 of 40 flutter
-            # records beyond 25 ms), so QT is withheld, not guessed.
-            d = Delineation({**d.global_s, "t_off": None}, d.lead_s, d.baseline_mv,
-                            {**d.reasons, "t_off": _FLUTTER_T_END})
     elif p_doubt:
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv,
                         {**d.reasons, "p_on": p_doubt, "p_off": p_doubt})
+    if f_waves:
+        # F waves locked to the QRS run through the end of the T wave in the median beat too:
+        # the T end found is an F wave's (simulated flutter: QT +37 ± 26 ms; 26 of 40 flutter
+        # records beyond 25 ms), so QT is withheld, not guessed.
+        d = Delineation({**d.global_s, "t_off": None}, d.lead_s, d.baseline_mv,
+                        {**d.reasons, "t_off": _FLUTTER_T_END if no_p else _POSSIBLE_FLUTTER_T_END})
     atrial_rate = _atrial_rate(rhythm, rates, waves)
     native = rhythm.label
     rhythm, withheld, stimulus_s = _paced_rhythm(rhythm, beats, spikes, d.global_s["qrs_on"], fs, in_fs)
     if stimulus_s is not None:  # ventricular-paced: the paced RR no longer shows the atrial rhythm
         rhythm = _with_underlying(rhythm, native, fibrillatory_waves(detection, beats, masked, leads), config)
-    if rhythm.label == "atrial_flutter":
-        withheld = withheld | {f"statements.{code}": _FLUTTER_ST for code in _ST_T_CODES}
+    if f_waves and rhythm.label == native:  # not relabelled paced
+        why = _FLUTTER_ST if no_p else _POSSIBLE_FLUTTER_ST
+        withheld = withheld | {f"statements.{code}": why for code in _ST_T_CODES}
     if stimulus_s is not None and d.global_s["qrs_on"] is not None and d.global_s["qrs_on"] < stimulus_s:
         # No ventricular activity precedes the stimulus: an earlier onset is the removed spike's trace.
         d = Delineation({**d.global_s, "qrs_on": stimulus_s}, d.lead_s, d.baseline_mv, d.reasons)
