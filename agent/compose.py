@@ -168,7 +168,8 @@ def _summary(state: AgentState, statements: list[Statement], disputes: tuple[Dis
     if meas:
         rate = _get(meas, "global.heart_rate_bpm")
         label = _get(meas, "rhythm.label")
-        name = LABELS[label].name if label in LABELS else "rhythm not classified"
+        why = (meas.get("not_measurable") or {}).get("rhythm.label")
+        name = LABELS[label].name if label in LABELS else "rhythm not classified" + (f" ({why})" if why else "")
         if (underlying := _get(meas, "rhythm.underlying")) in LABELS:
             name += f" (underlying {LABELS[underlying].name})"
         parts.append(f"{name[0].upper()}{name[1:]}" + (f" at {rate:.0f} bpm" if isinstance(rate, (int, float)) else "") + ".")

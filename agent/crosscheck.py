@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from agent.report import Evidence
+from tools.measure import MeasureConfig
 from tools.vocabulary import LABELS
 
 __all__ = ["Tolerances", "Check", "check_claims", "measured_codes", "measured_number", "evidence_from", "low_quality"]
@@ -42,6 +43,8 @@ QUANTITY_PATHS: dict[str, tuple[str, str]] = {
     "t_axis_deg": ("global.axis_deg.t", "deg"),
 }
 # What must have been measurable for the ABSENCE of a label to mean something.
+# AF needs an irregular ventricular rhythm: the measurement tool's own criterion (its default).
+_AF_MIN_RR_IRREGULARITY = MeasureConfig.model_fields["af_rr_irregularity"].default
 _REQUIRES: dict[str, str] = {
     "av_block_1": "global.pr_ms", "rbbb": "global.qrs_ms", "lbbb": "global.qrs_ms",
     "ivcd": "global.qrs_ms", "lafb": "global.axis_deg.qrs", "long_qt": "global.qtc_ms.bazett",
@@ -197,7 +200,13 @@ def _presence(code: str, measurements: dict[str, Any]) -> tuple[bool | None, str
         return (None, "QRS axis not measurable") if axis is None else (False, f"measured QRS axis {axis:.0f}°")
     if LABELS[code].category == "rhythm":
         if label is None:
-            return None, "rhythm not classified"
+            irregularity = _get(measurements, "rhythm.rr_irregularity")
+            if code == "atrial_fibrillation" and isinstance(irregularity, (int, float)) and (
+                    irregularity <= _AF_MIN_RR_IRREGULARITY):
+                return False, (f"rhythm not classified, but regular (RR irregularity {irregularity:.3f} <= "
+                               f"{_AF_MIN_RR_IRREGULARITY:g}): atrial fibrillation needs an irregular rhythm")
+            why = (measurements.get("not_measurable") or {}).get("rhythm.label")
+            return None, f"rhythm not classified: {why}" if why else "rhythm not classified"
         underlying = _get(measurements, "rhythm.underlying")
         if label == "paced_rhythm" and code in _ATRIAL_RHYTHMS:  # the pacemaker sets the rate, not the atria
             return (False, f"measured paced rhythm over {underlying}") if underlying else \

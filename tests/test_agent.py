@@ -18,7 +18,7 @@ from tools.errors import InputError
 from tools.measure import MeasureConfig, measure
 from tools.recording import Recording
 from tools.render import RenderConfig, render
-from tools.simulate import SimulationConfig, simulate
+from tools.simulate import SimulationConfig, sample_config, simulate
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +114,17 @@ async def test_model_that_revises_after_seeing_the_evidence_is_agreed(normal):
     report = await _interpret(normal.recording, ScriptedMLLM(script))
     dispute = next(d for d in report.disputes if d.quantity == "heart_rate_bpm")
     assert dispute.resolution == "model_revised" and dispute.final_source == "agreed"
+
+
+async def test_a_rhythm_the_measurement_leaves_open_is_neither_agreed_nor_disputed():
+    """Sinus tachycardia whose P waves sit on the T waves: the measurement cannot tell it from 2:1
+    flutter, so the model's flutter claim stays unverified and the summary says why."""
+    sim = simulate(sample_config(107, fs_hz=500.0, labels=("sinus_tachycardia",)))
+    report = await _interpret(sim.recording, ScriptedMLLM(lambda q: "Atrial flutter with 2:1 block, rate 122 bpm."))
+    claims = [s for s in report.statements if s.code == "atrial_flutter"]
+    assert claims and all(s.source == "model" for s in claims)
+    assert not [d for d in report.disputes if d.quantity == "atrial_flutter"]
+    assert "Rhythm not classified (" in report.summary and "2:1 atrial flutter" in report.summary
 
 
 @pytest.mark.parametrize("tools, expected_source", [

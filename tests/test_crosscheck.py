@@ -124,6 +124,24 @@ def test_a_paced_rhythm_shows_only_the_atrial_rhythm_it_measured_beneath(underly
     assert [c.verdict for c in check_claims(claims, measurements, TOL)] == verdicts
 
 
+def test_an_unclassified_rhythm_leaves_rhythm_claims_unverifiable_with_the_measurements_reason():
+    why = "2:1 atrial flutter and a sinus or atrial tachycardia with its P waves on the T waves not distinguished"
+    measurements = _measurements(rhythm__label=None, statements=[], not_measurable={"rhythm.label": why})
+    checks = check_claims([_claim(kind="rhythm", code=code) for code in ("atrial_flutter", "sinus_tachycardia")],
+                          measurements, TOL)
+    assert [c.verdict for c in checks] == ["unverifiable", "unverifiable"]
+    assert all(why in c.reason for c in checks)
+
+
+@pytest.mark.parametrize("irregularity, verdict", [(0.01, "disputed"), (0.06, "disputed"), (0.2, "unverifiable"),
+                                                   (None, "unverifiable")])
+def test_an_unclassified_regular_rhythm_is_not_atrial_fibrillation(irregularity, verdict):
+    measurements = _measurements(rhythm__label=None, rhythm__rr_irregularity=irregularity, statements=[],
+                                 not_measurable={"rhythm.label": "no organised P wave at a regular rate"})
+    check = check_claims([_claim(kind="rhythm", code="atrial_fibrillation")], measurements, TOL)[0]
+    assert check.verdict == verdict
+
+
 def test_criteria_that_could_not_be_measured_make_a_label_unverifiable():
     measurements = _measurements(global__qrs_ms=None, not_measurable={"global.qrs_ms": "flat line"})
     check = check_claims([_claim(kind="diagnosis", code="lbbb")], measurements, TOL)[0]
