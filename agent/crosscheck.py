@@ -42,9 +42,9 @@ QUANTITY_PATHS: dict[str, tuple[str, str]] = {
     "p_axis_deg": ("global.axis_deg.p", "deg"),
     "t_axis_deg": ("global.axis_deg.t", "deg"),
 }
-# What must have been measurable for the ABSENCE of a label to mean something.
 # AF needs an irregular ventricular rhythm: the measurement tool's own criterion (its default).
 _AF_MIN_RR_IRREGULARITY = MeasureConfig.model_fields["af_rr_irregularity"].default
+# What must have been measurable for the ABSENCE of a label to mean something.
 _REQUIRES: dict[str, str] = {
     "av_block_1": "global.pr_ms", "rbbb": "global.qrs_ms", "lbbb": "global.qrs_ms",
     "ivcd": "global.qrs_ms", "lafb": "global.axis_deg.qrs", "long_qt": "global.qtc_ms.bazett",

@@ -196,7 +196,9 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
     Flutter: F waves are locked to the QRS (every RR a whole number of F-wave periods), so the
     median beat keeps them and its TQ segment repeats itself at their period (``waves.locked``);
     failing that (no such period, or a TQ too short to test) a narrow spectral peak of the
-    QRS-T-cancelled residual in the flutter band (``waves``). Grouped beating whose P waves
+    QRS-T-cancelled residual in the flutter band (``waves``); when that residual alone shows atrial
+    waves at twice a regular rate, 2:1 flutter cannot be told from P waves hidden in the T waves and
+    the rhythm is left undetermined (the F-wave rate kept in the evidence). Grouped beating whose P waves
     lengthen their PR beat by beat until one is dropped is Wenckebach, not AF. A slow regular
     escape rhythm under periodic atrial activity that the median beat did not cancel
     (``waves.dissociated``) is third-degree AV block. AF needs an irregular rhythm without the
