@@ -23,7 +23,6 @@ _ALIGN_HALF_S = 0.10      # QRS half-window used to align and correlate beats
 _ALIGN_SHIFT_S = 0.03     # largest alignment correction
 _SLOWEST_BPM = 40.0
 _MIN_QRS_CONTRAST = 8.0   # typical QRS energy / median energy; ECGs give > 20, white noise ~3
-_CONTRAST_LEADS = 3       # leads that must pass that test on their own when the combined energy does not
 _NOISE_FLOOR = 0.02       # combined energy below this fraction of a QRS is baseline
 _WHOLE_COVERAGE = 0.9     # a lead finite over this fraction of the record spans every beat (a rhythm strip)
 _RUN_EDGE_S = 0.04        # energy this close to the end of a lead's finite run is not used for detection
@@ -90,15 +89,6 @@ class Beats:
 
 
 def _combined_energy(filtered_mv: np.ndarray, fs_hz: float) -> np.ndarray:
-    """(n_samples,) mean over the leads finite at each instant of :func:`_lead_energies`."""
-    scaled, finite = _lead_energies(filtered_mv, fs_hz)
-    counts = (finite & (scaled.max(axis=0) > 0)).sum(axis=1)
-    return np.where(counts > 0, np.where(finite, scaled, 0.0).sum(axis=1) / np.maximum(counts, 1), 0.0)
-
-
-def _lead_energies(filtered_mv: np.ndarray, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
-    """Each lead's squared slope over ``_ENERGY_WINDOW_S``, scaled by its own 99th percentile
-    (0 for a lead too short or flat to scale), and where it counts (its finite runs' interiors)."""
     slope = np.gradient(np.where(np.isfinite(filtered_mv), filtered_mv, 0.0), axis=0) * fs_hz
     finite = np.isfinite(filtered_mv)
     width = max(3, int(round(_ENERGY_WINDOW_S * fs_hz)))
@@ -111,29 +101,8 @@ def _lead_energies(filtered_mv: np.ndarray, fs_hz: float) -> tuple[np.ndarray, n
         values = energy[finite[:, lead], lead]
         if values.size > fs_hz and np.percentile(values, 99) > 0:
             scaled[:, lead] = energy[:, lead] / np.percentile(values, 99)
-    return scaled, finite
-
-
-def _qrs_peaks(energy: np.ndarray, fs_hz: float, config: MeasureConfig) -> np.ndarray:
-    """Peaks of ``energy`` above ``qrs_threshold_fraction`` of the typical QRS (the median of the k
-    largest, k = the beats of a 40-bpm rhythm, so one or two artefacts do not raise it); none when
-    the typical QRS is under ``_MIN_QRS_CONTRAST`` x the median energy (noise)."""
-    distance = max(1, int(60.0 / config.max_heart_rate_bpm * fs_hz))
-    peaks, props = signal.find_peaks(energy, distance=distance, height=_NOISE_FLOOR)
-    if not peaks.size or not (energy > 0).any():
-        return peaks[:0]
-    heights = props["peak_heights"]
-    typical = np.median(np.sort(heights)[-max(2, int(len(energy) / fs_hz * _SLOWEST_BPM / 60.0)):])
-    if typical < _MIN_QRS_CONTRAST * np.median(energy[energy > 0]):
-        return peaks[:0]
-    return peaks[heights >= config.qrs_threshold_fraction * typical]
-
-
-def _contrasted_leads(filtered_mv: np.ndarray, fs_hz: float, config: MeasureConfig) -> np.ndarray:
-    """(n_leads,) bool: the leads whose own energy passes :func:`_qrs_peaks`' noise test."""
-    scaled, finite = _lead_energies(filtered_mv, fs_hz)
-    return np.array([_qrs_peaks(np.where(finite[:, k], scaled[:, k], 0.0), fs_hz, config).size > 0
-                     for k in range(scaled.shape[1])])
+    counts = (finite & (scaled.max(axis=0) > 0)).sum(axis=1)
+    return np.where(counts > 0, np.where(finite, scaled, 0.0).sum(axis=1) / np.maximum(counts, 1), 0.0)
 
 
 def _without_t_waves(filtered_mv: np.ndarray, peaks: np.ndarray, fs_hz: float) -> np.ndarray:
@@ -267,14 +236,18 @@ def detect_beats(filtered_mv: np.ndarray, fs_hz: float, config: MeasureConfig) -
         Possibly empty (flat line, pure NaN): callers flag fewer than 3 beats.
     """
     energy = _combined_energy(filtered_mv, fs_hz)
-    peaks = _qrs_peaks(energy, fs_hz, config)
-    if peaks.size == 0:
-        # Leads nearly perpendicular to the QRS (low voltage, some LBBB) show mostly T waves: averaged
-        # in, they can bury QRS complexes that other leads show clearly. Those leads alone then detect.
-        contrasted = _contrasted_leads(filtered_mv, fs_hz, config)
-        if contrasted.sum() >= min(_CONTRAST_LEADS, filtered_mv.shape[1]):
-            energy = _combined_energy(filtered_mv[:, contrasted], fs_hz)
-            peaks = _qrs_peaks(energy, fs_hz, config)
+    distance = max(1, int(60.0 / config.max_heart_rate_bpm * fs_hz))
+    peaks, props = signal.find_peaks(energy, distance=distance, height=_NOISE_FLOOR)
+    if peaks.size:
+        # The typical QRS is the median of the k largest peaks, k = the beats of a 40-bpm rhythm,
+        # so one or two artefacts far above the QRS level do not raise the threshold.
+        heights = props["peak_heights"]
+        k = max(2, int(len(energy) / fs_hz * _SLOWEST_BPM / 60.0))
+        typical = np.median(np.sort(heights)[-k:])
+        peaks = peaks[heights >= config.qrs_threshold_fraction * typical]
+        # QRS complexes stand far above the rest of the cycle; noise peaks barely above its median.
+        if typical < _MIN_QRS_CONTRAST * np.median(energy[energy > 0]) if (energy > 0).any() else True:
+            peaks = peaks[:0]
     if peaks.size == 0:
         return Beats(np.zeros(0, dtype=int), (), np.zeros(0), energy)
     peaks = _without_t_waves(filtered_mv, peaks, fs_hz)
