@@ -15,7 +15,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from agent.context import AgentContext
-from agent.crosscheck import Check, evidence_from, low_quality
+from agent.crosscheck import Check, evidence_from, low_quality, why_not_measured
 from agent.report import (
     Dispute,
     GroundedReport,
@@ -82,7 +82,7 @@ def _globals(state: AgentState, step: str | None) -> tuple[MeasuredValue, ...]:
     for name, path, unit, method in GLOBAL_ROWS:
         value = _get(meas.get("global"), path)
         if isinstance(value, (int, float)) or value is None:
-            why = (meas.get("not_measurable") or {}).get(f"global.{path}") if value is None else None
+            why = why_not_measured(meas, f"global.{path}") if value is None else None
             rows.append(MeasuredValue(name=name, value=None if value is None else round(float(value), 1), unit=unit,
                                       method=method, leads=tuple(meas.get("leads_present") or ()),
                                       beats=_get(meas, "rhythm.n_beats"),
@@ -168,7 +168,7 @@ def _summary(state: AgentState, statements: list[Statement], disputes: tuple[Dis
     if meas:
         rate = _get(meas, "global.heart_rate_bpm")
         label = _get(meas, "rhythm.label")
-        why = (meas.get("not_measurable") or {}).get("rhythm.label")
+        why = why_not_measured(meas, "rhythm.label")
         name = LABELS[label].name if label in LABELS else "rhythm not classified" + (f" ({why})" if why else "")
         if (underlying := _get(meas, "rhythm.underlying")) in LABELS:
             name += f" (underlying {LABELS[underlying].name})"

@@ -23,7 +23,8 @@ from agent.report import Evidence
 from tools.measure import MeasureConfig
 from tools.vocabulary import LABELS
 
-__all__ = ["Tolerances", "Check", "check_claims", "measured_codes", "measured_number", "evidence_from", "low_quality"]
+__all__ = ["Tolerances", "Check", "check_claims", "measured_codes", "measured_number", "evidence_from", "low_quality",
+           "why_not_measured"]
 
 Verdict = Literal["agreed", "disputed", "unverifiable"]
 
@@ -117,6 +118,11 @@ def _get(measurements: dict[str, Any], path: str) -> Any:
     return node
 
 
+def why_not_measured(measurements: dict[str, Any], path: str) -> str | None:
+    """The measurement's reason for the null at dotted ``path`` (a key of ``not_measurable``), or None."""
+    return (measurements.get("not_measurable") or {}).get(path)
+
+
 def measured_number(measurements: dict[str, Any], quantity: str) -> float | None:
     """The measured value of ``quantity`` (a key of QUANTITY_PATHS), or None if not measurable."""
     value = _get(measurements, QUANTITY_PATHS[quantity][0])
@@ -164,7 +170,7 @@ def _check_number(claim: Any, measurements: dict[str, Any], tol: Tolerances) -> 
     measured = measured_number(measurements, quantity)
     path, unit = QUANTITY_PATHS[quantity]
     if measured is None:
-        why = (measurements.get("not_measurable") or {}).get(path) or "not measurable on this signal"
+        why = why_not_measured(measurements, path) or "not measurable on this signal"
         return Check(**base, verdict="unverifiable", reason=f"{quantity}: {why}")
     allowed = tol.allowed(quantity, measured)
     low = getattr(claim, "low", None)
@@ -190,7 +196,7 @@ def _presence(code: str, measurements: dict[str, Any]) -> tuple[bool | None, str
         return True, f"measured rhythm {label}"
     if code in codes:
         return True, "stated by the measurement rules"
-    if why := (measurements.get("not_measurable") or {}).get(f"statements.{code}"):
+    if why := why_not_measured(measurements, f"statements.{code}"):
         return None, why
     if code == "normal_ecg":
         abnormal = sorted(codes - _ABNORMAL_IGNORED)
@@ -205,7 +211,7 @@ def _presence(code: str, measurements: dict[str, Any]) -> tuple[bool | None, str
                     irregularity <= _AF_MIN_RR_IRREGULARITY):
                 return False, (f"rhythm not classified, but regular (RR irregularity {irregularity:.3f} <= "
                                f"{_AF_MIN_RR_IRREGULARITY:g}): atrial fibrillation needs an irregular rhythm")
-            why = (measurements.get("not_measurable") or {}).get("rhythm.label")
+            why = why_not_measured(measurements, "rhythm.label")
             return None, f"rhythm not classified: {why}" if why else "rhythm not classified"
         underlying = _get(measurements, "rhythm.underlying")
         if label == "paced_rhythm" and code in _ATRIAL_RHYTHMS:  # the pacemaker sets the rate, not the atria
@@ -240,7 +246,7 @@ def _check_group(claim: Any, measurements: dict[str, Any]) -> Check:
     found = sorted(measured_codes(measurements) & set(members))
     base = dict(claim_text=claim.text, kind=claim.kind, key=claim.label, model_value=claim.label,
                 negated=claim.negated, hedged=claim.hedged)
-    why_not = (measurements.get("not_measurable") or {}).get(f"statements.{members[0]}")
+    why_not = why_not_measured(measurements, f"statements.{members[0]}")
     if not found and (why_not or not _get(measurements, _REQUIRES[members[0]])):
         return Check(**base, verdict="unverifiable", reason=why_not or f"the measurement cannot assess {claim.label}")
     present = bool(found)
