@@ -207,10 +207,14 @@ def _presence(code: str, measurements: dict[str, Any]) -> tuple[bool | None, str
     if LABELS[code].category == "rhythm":
         if label is None:
             irregularity = _get(measurements, "rhythm.rr_irregularity")
+            pattern = _get(measurements, "rhythm.rr_pattern_beats")
             if code == "atrial_fibrillation" and isinstance(irregularity, (int, float)) and (
                     irregularity <= _AF_MIN_RR_IRREGULARITY):
                 return False, (f"rhythm not classified, but regular (RR irregularity {irregularity:.3f} <= "
                                f"{_AF_MIN_RR_IRREGULARITY:g}): atrial fibrillation needs an irregular rhythm")
+            if code == "atrial_fibrillation" and pattern:
+                return False, (f"rhythm not classified, but regularly irregular (the RRs repeat every {pattern} beats, "
+                               f"grouped beating): atrial fibrillation is irregularly irregular")
             why = why_not_measured(measurements, "rhythm.label")
             return None, f"rhythm not classified: {why}" if why else "rhythm not classified"
         underlying = _get(measurements, "rhythm.underlying")

@@ -142,6 +142,16 @@ def test_an_unclassified_regular_rhythm_is_not_atrial_fibrillation(irregularity,
     assert check.verdict == verdict
 
 
+@pytest.mark.parametrize("pattern, verdict", [(3, "disputed"), (None, "unverifiable")])
+def test_an_unclassified_grouped_rhythm_is_not_atrial_fibrillation(pattern, verdict):
+    """Irregular, but the RRs repeat every group (Wenckebach, bigeminy): regularly irregular, not AF."""
+    measurements = _measurements(rhythm__label=None, rhythm__rr_irregularity=0.5, rhythm__rr_pattern_beats=pattern,
+                                 statements=[], not_measurable={"rhythm.label": "grouped beating"})
+    check = check_claims([_claim(kind="rhythm", code="atrial_fibrillation")], measurements, TOL)[0]
+    assert check.verdict == verdict
+    assert ("repeat every 3 beats" in check.reason) == (pattern is not None)
+
+
 def test_criteria_that_could_not_be_measured_make_a_label_unverifiable():
     measurements = _measurements(global__qrs_ms=None, not_measurable={"global.qrs_ms": "flat line"})
     check = check_claims([_claim(kind="diagnosis", code="lbbb")], measurements, TOL)[0]

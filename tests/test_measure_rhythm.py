@@ -19,7 +19,7 @@ from tools.measure.beats import Beats, _without_t_waves, detect_beats
 from tools.measure.delineation import FIDUCIALS, Delineation, delineate
 from tools.measure.median_beat import MedianBeats, median_beats
 from tools.measure.preprocess import filter_leads
-from tools.measure.rhythm import _irregularity, _premature_atrial, _premature_ventricular, _wenckebach_groups
+from tools.measure.rhythm import _premature_atrial, _premature_ventricular, _wenckebach_groups, rate_stats
 from tools.record_io import read_record
 from tools.render import RenderConfig, render
 from tools.simulate import sample_config, simulate
@@ -134,6 +134,19 @@ def test_three_to_two_wenckebach_is_not_atrial_fibrillation(seed, noisy):
     assert abs(np.ptp(ours) - step_ms) <= 15.0
 
 
+@pytest.mark.parametrize("seed, noisy", [(92, False), (344, False), (239, True)])
+def test_grouped_beating_whose_p_waves_are_lost_is_left_open_not_called_af(seed, noisy):
+    """Wenckebach records whose P waves the matcher loses (one PR for every beat on 92, jumps on
+    344, matches under 0.4 on noisy 239) used to read AF. Their RRs repeat every group, which AF's
+    do not: the rhythm is left open, the reason says why, and no beat is counted a PAC."""
+    config = sample_config(seed, fs_hz=500.0, labels=("av_block_2_wenckebach",), noisy=noisy)
+    result = measure(simulate(config).recording, CONFIG)
+    rhythm = result.rhythm
+    assert rhythm.label is None and rhythm.rr_pattern_beats == config.av_block_cycle - 1
+    assert "grouped beating" in result.not_measurable["rhythm.label"] and rhythm.pac_count == 0
+    assert rhythm.evidence.values["rr_pattern_deviation"] <= 0.12
+
+
 def test_sinus_arrhythmia_pages_have_p_waves_on_the_rhythm_strip_and_af_pages_do_not():
     for seed in (1, 2, 3, 4):
         _, sa = _measure(seed, ("sinus_arrhythmia",), page=True)
@@ -207,13 +220,29 @@ def test_locked_periods_are_shared_by_every_rr():
     assert _locked_periods(beats, FS).size == 0
 
 
+def _rates(rr_ms, kinds):
+    r = np.round(np.concatenate([[0.0], np.cumsum(rr_ms) / 1000.0]) * FS).astype(int) + int(FS)
+    return rate_stats(Beats(r, tuple(kinds), np.ones(r.size), np.zeros(int(r[-1] + FS))), FS)
+
+
 def test_irregularity_sets_aside_a_spurious_beat_in_a_slow_rhythm():
     """33 bpm escape rhythm with one extra detection: regular once the two RRs around it are set aside."""
-    rr_ms = np.array([1820.0, 1800.0, 740.0, 1070.0, 1805.0, 1815.0])
-    assert _irregularity(rr_ms, ("N", "N", "N", "V", "A", "N", "N")) == pytest.approx(10.0 / 1810.0)
-    assert _irregularity(rr_ms, ("N",) * 7) > 0.06  # as seen without the classification
+    rr_ms = [1820.0, 1800.0, 740.0, 1070.0, 1806.0, 1814.0]
+    assert _rates(rr_ms, "NNNVANN").irregularity == pytest.approx(8.0 / 1810.0)
+    assert _rates(rr_ms, "N" * 7).irregularity > 0.06  # as seen without the classification
     # Other-morphology beats in the majority (aberrant AF): every RR counts.
-    assert _irregularity(rr_ms, ("V", "V", "V", "V", "A", "N", "N")) > 0.06
+    assert _rates(rr_ms, "VVVVANN").irregularity > 0.06
+
+
+@pytest.mark.parametrize("rr_ms, beats", [
+    ([1350.0, 790.0] * 5, 2),                                   # 3:2 block
+    ([1300.0, 760.0, 740.0] * 4, 3),                            # 4:3 block
+    ([1300.0, 760.0, 740.0, 1290.0, 770.0, 740.0, 1310.0, 750.0, 745.0, 1300.0], 3),
+    (list(np.random.default_rng(1).uniform(450.0, 1100.0, 12)), None),  # AF
+    ([1300.0, 760.0, 740.0, 1300.0, 790.0, 1300.0, 760.0, 740.0, 720.0, 1300.0, 790.0], None)])  # 4:3, 3:2, 5:4, 3:2
+def test_grouped_beating_repeats_every_group(rr_ms, beats):
+    """Regularly irregular: each RR comes back a group later (within 12 % of the median RR)."""
+    assert _rates(rr_ms, "N" * (len(rr_ms) + 1)).pattern_beats == beats
 
 
 def _beats_with_pr(rr_s, pr_s, match=0.9):

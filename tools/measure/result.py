@@ -101,6 +101,9 @@ class Rhythm(BaseModel):
         None, description="ventricular-paced rhythm only: the atrial rhythm beneath the pacing when the atrial waves "
                           "show it (null: not paced, or not shown)")
     rr_irregularity: float | None = Field(description="median |successive RR difference| / median RR (dimensionless)")
+    rr_pattern_beats: int | None = Field(None, description="the RR sequence repeats itself every this many beats "
+                                                           "(2-5): an irregular rhythm that is regularly irregular "
+                                                           "(grouped beating); null otherwise")
     p_consistency: float | None = Field(description="mean correlation of each beat's P wave with the median P (-1..1)")
     evidence: Evidence
 

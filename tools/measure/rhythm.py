@@ -64,6 +64,13 @@ _LOCKED_MIN_MV = 0.05              # TQ peak-to-peak: smaller repeats are within
 # simulated sinus rhythm and tachycardia <= 0.28 (seeds 500-539, clean and noisy); the bench's 420
 # non-flutter simulated records <= 0.31, LUDB <= 0.20; simulated inferior ST elevation up to 0.42.
 _CYCLE_SIMILARITY = 0.45
+# Grouped beating (a Wenckebach block, atrial bigeminy) is irregular but repeats itself: every RR
+# comes back k beats later. Max |RR_i - RR_i+k| / median RR over >= 4 pairs at the first lag k in
+# 2-5 below 0.12: simulated Wenckebach blocks <= 0.082 and sinus arrhythmia <= 0.086, simulated and
+# LUDB AF >= 0.236 (seeds 0-839, clean and noisy; every LUDB record).
+_PATTERN_LAGS = range(2, 6)
+_PATTERN_MIN_PAIRS = 4
+_PATTERN_TOLERANCE = 0.12
 
 
 @dataclass(frozen=True)
@@ -76,13 +83,15 @@ class RateStats:
     rr_max_ms: float | None
     heart_rate_bpm: float | None
     irregularity: float | None
+    pattern_beats: int | None = None
+    pattern_deviation: float | None = None
 
 
 def rate_stats(beats: Beats, fs_hz: float) -> RateStats:
     """Rate and RR variability over the observed intervals (``Beats.rr_s``: none across a gap in
     every lead, which may hide beats); the SD uses only intervals between two dominant beats, the
-    irregularity (median |ΔRR| / median RR) sets aside those touching a minority of other beats.
-    All None when no interval is observed."""
+    irregularity (median |ΔRR| / median RR) and the repeating pattern set aside those touching a
+    minority of other beats. All None when no interval is observed."""
     rr = beats.rr_s(fs_hz) * 1000.0
     observed = np.isfinite(rr)
     if not observed.any():
@@ -90,19 +99,34 @@ def rate_stats(beats: Beats, fs_hz: float) -> RateStats:
     dominant = beats.dominant
     nn = rr[dominant[1:] & dominant[:-1] & observed]
     seen = rr[observed]
+    kept = _rhythm_rr(rr, beats.kinds)
+    run = kept[np.isfinite(kept)]  # successive differences bridge a set-aside RR
+    irregularity = float(np.median(np.abs(np.diff(run))) / np.median(run)) if run.size >= 2 else None
     return RateStats(float(seen.mean()), float(nn.std()) if nn.size >= 2 else None, float(seen.min()),
-                     float(seen.max()), 60000.0 / float(seen.mean()), _irregularity(rr, beats.kinds))
+                     float(seen.max()), 60000.0 / float(seen.mean()), irregularity, *_repeating_pattern(kept))
 
 
-def _irregularity(rr_ms: np.ndarray, kinds: tuple[str, ...]) -> float | None:
-    """Median |successive RR difference| / median RR over the observed (finite) intervals, setting
-    aside those that touch a beat of another morphology when those are a minority: one PVC or one
-    spurious detection in a slow regular rhythm (5 beats at 33 bpm) would otherwise make it irregular."""
-    other = np.array([kind == "V" for kind in kinds])
+def _rhythm_rr(rr_ms: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
+    """The RRs (ms) the rhythm's regularity is judged on, NaN elsewhere: the observed ones, setting
+    aside those that touch a beat of another morphology when those are a minority (one PVC or one
+    spurious detection in a slow regular rhythm, 5 beats at 33 bpm, would otherwise make it
+    irregular). Kept in sequence, so a lag k still means k beats later."""
+    other = np.array([kind == "V" for kind in kinds], bool)
     observed = np.isfinite(rr_ms)
-    kept = rr_ms[observed & ~(other[1:] | other[:-1])]
-    rr_ms = kept if other.mean() < _MINORITY and kept.size >= _MIN_KEPT_RR else rr_ms[observed]
-    return float(np.median(np.abs(np.diff(rr_ms))) / np.median(rr_ms)) if rr_ms.size >= 2 else None
+    kept = observed & ~(other[1:] | other[:-1])
+    use = kept if other.mean() < _MINORITY and kept.sum() >= _MIN_KEPT_RR else observed
+    return np.where(use, rr_ms, np.nan)
+
+
+def _repeating_pattern(rr_ms: np.ndarray) -> tuple[int | None, float | None]:
+    """The first lag k in 2-5 beats at which every RR comes back (max |RR_i - RR_i+k| / median RR <=
+    0.12 over >= 4 pairs; NaN RRs skipped) and that deviation; (None, None) when none does."""
+    for k in _PATTERN_LAGS:
+        diff = np.abs(rr_ms[k:] - rr_ms[:-k])
+        diff = diff[np.isfinite(diff)]
+        if diff.size >= _PATTERN_MIN_PAIRS and (deviation := float(diff.max() / np.nanmedian(rr_ms))) <= _PATTERN_TOLERANCE:
+            return k, deviation
+    return None, None
 
 
 def _shortest_quarter_rr_s(beats: Beats, fs_hz: float) -> float:
@@ -202,7 +226,9 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
     lengthen their PR beat by beat until one is dropped is Wenckebach, not AF. A slow regular
     escape rhythm under periodic atrial activity that the median beat did not cancel
     (``waves.dissociated``) is third-degree AV block. AF needs an irregular rhythm without the
-    same P wave before every beat (per-beat P correlation, and the rhythm strip's pre-QRS waves).
+    same P wave before every beat (per-beat P correlation, and the rhythm strip's pre-QRS waves)
+    that does not repeat itself: grouped beating (``rates.pattern_beats``) whose P waves could not be
+    followed leaves the rhythm undetermined.
     Returns the Rhythm and, when the label is None, the reason.
     """
     n, cons = len(beats.kinds), atrial.consistency
@@ -227,6 +253,8 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
     strip_p = strip is not None and strip >= _STRIP_P_CONSISTENCY
     strip_no_p = strip is not None and strip < _STRIP_NO_P_CONSISTENCY
     label, reason, threshold = None, None, ""
+    af_pattern = irregular and (not p_organised or strip_no_p) and not strip_p
+    grouped = af_pattern and rates.pattern_beats is not None
     av_block, av_beats, av_rule = None, [], ""
     pr_sd = float(np.nanstd(atrial.pr_s)) if np.isfinite(atrial.pr_s).sum() >= 3 else None
     if n < 3 or rates.heart_rate_bpm is None:
@@ -250,7 +278,13 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
         label, av_block = "av_block_3", "av_block_3"
         threshold = (f"regular escape rhythm < {_ESCAPE_MAX_BPM:g} bpm with uncancelled periodic atrial activity "
                      f"(autocorrelation >= {_DISSOCIATED_MIN_STRENGTH}) at >= {_ATRIAL_OVER_VENTRICULAR}x its rate")
-    elif irregular and (not p_organised or strip_no_p) and not strip_p:
+    elif grouped:
+        values.update(rr_pattern_beats=rates.pattern_beats, rr_pattern_deviation=rates.pattern_deviation)
+        reason = (f"irregular rhythm that repeats itself every {rates.pattern_beats} beats (every RR equals the one "
+                  f"{rates.pattern_beats} beats later within {_PATTERN_TOLERANCE * 100:g} % of the median RR): grouped "
+                  f"beating, as in second-degree AV block or atrial bigeminy, not atrial fibrillation; the P waves "
+                  f"were not followed well enough from beat to beat to tell which")
+    elif af_pattern:
         label = "atrial_fibrillation"
         threshold = (f"rr_irregularity > {config.af_rr_irregularity} and (p_consistency < {config.af_p_consistency} "
                      f"or strip_p_consistency < {_STRIP_NO_P_CONSISTENCY}) and not strip_p_consistency >= "
@@ -270,13 +304,15 @@ def classify_rhythm(beats: Beats, atrial: AtrialActivity, waves: AtrialWaves, ra
     block_cycle_s = None
     if av_block in ("av_block_2_wenckebach", "av_block_2_mobitz2"):
         block_cycle_s = 60.0 / values["atrial_rate_bpm"] if "atrial_rate_bpm" in values else _shortest_quarter_rr_s(beats, fs_hz)
-    pacs = [] if af else _premature_atrial(beats, atrial, fs_hz, block_cycle_s, config)
+    # Grouped beating shortens RRs by itself; with its P waves not followed no beat is told premature.
+    pacs = [] if af or (grouped and label is None) else _premature_atrial(beats, atrial, fs_hz, block_cycle_s, config)
     pvcs = _premature_ventricular(beats, af, config)
     times = beats.times_s(fs_hz)
     av_values = {k: values[k] for k in ("pr_ms", "atrial_rate_bpm", "pr_sd_ms") if k in values}
     return Rhythm(
         label=label, av_block=av_block, pac_count=len(pacs), pac_beats=pacs, pvc_count=len(pvcs), pvc_beats=pvcs,
-        n_beats=n, rr_irregularity=rates.irregularity, p_consistency=cons,
+        n_beats=n, rr_irregularity=rates.irregularity, rr_pattern_beats=rates.pattern_beats if irregular else None,
+        p_consistency=cons,
         evidence=Evidence(beat_indices=av_beats or list(range(n)), times_s=times, values=values, threshold=threshold),
         av_block_evidence=None if av_block is None else Evidence(
             beat_indices=av_beats, times_s=[times[i] for i in av_beats], values=av_values, threshold=av_rule),
