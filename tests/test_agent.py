@@ -128,13 +128,13 @@ async def test_a_rhythm_the_measurement_leaves_open_is_neither_agreed_nor_disput
 
 
 async def test_an_af_claim_on_grouped_beating_is_disputed_with_the_repeating_rrs():
-    """A 3:2 Wenckebach record whose P waves the measurement could not follow: it leaves the rhythm
+    """A 5:4 Wenckebach record whose P waves the measurement could not follow: it leaves the rhythm
     open, but the RRs repeat every group, so the model's AF claim is disputed, not left standing."""
-    sim = simulate(sample_config(92, fs_hz=500.0, labels=("av_block_2_wenckebach",)))
+    sim = simulate(sample_config(344, fs_hz=500.0, labels=("av_block_2_wenckebach",)))
     report = await _interpret(sim.recording, ScriptedMLLM(lambda q: "Atrial fibrillation."))
     assert [d.quantity for d in report.disputes] == ["atrial_fibrillation"]
     claims = [s for s in report.statements if s.code == "atrial_fibrillation"]
-    assert claims and all(s.source == "disputed" and "repeat every 2 beats" in s.text for s in claims)
+    assert claims and all(s.source == "disputed" and "repeat every 4 beats" in s.text for s in claims)
     assert "Rhythm not classified (" in report.summary and "grouped beating" in report.summary
 
 

@@ -134,11 +134,27 @@ def test_three_to_two_wenckebach_is_not_atrial_fibrillation(seed, noisy):
     assert abs(np.ptp(ours) - step_ms) <= 15.0
 
 
-@pytest.mark.parametrize("seed, noisy", [(92, False), (344, False), (239, True)])
+@pytest.mark.parametrize("seed, noisy", [(92, False), (302, True)])
+def test_grouped_beating_reads_its_p_waves_place_by_place(seed, noisy):
+    """Wenckebach records whose P waves are lost beat by beat (the rebuilt template settles on one PR
+    for both beats of 3:2 block 92; every match under 0.4 on noisy 302) read AF before the eleventh
+    round. Their RRs repeat every group, so each place in the group reads one PR from all its
+    beats, with the P wave after the pause as template: the PR step of every group appears."""
+    config = sample_config(seed, fs_hz=500.0, labels=("av_block_2_wenckebach",), noisy=noisy)
+    sim = simulate(config)
+    result = measure(sim.recording, CONFIG)
+    assert result.rhythm.label == "sinus_rhythm" and result.rhythm.av_block == "av_block_2_wenckebach"
+    truth = [b.qrs_on_s - b.p_on_s for b in sim.truth.beats if b.qrs_on_s is not None and b.p_on_s is not None]
+    ours = np.array([b.pr_ms for b in result.fiducials.beats if b.pr_ms is not None])
+    assert abs(np.ptp(ours) - 1000.0 * (max(truth) - min(truth))) <= 15.0
+
+
+@pytest.mark.parametrize("seed, noisy", [(344, False), (596, False), (239, True)])
 def test_grouped_beating_whose_p_waves_are_lost_is_left_open_not_called_af(seed, noisy):
-    """Wenckebach records whose P waves the matcher loses (one PR for every beat on 92, jumps on
-    344, matches under 0.4 on noisy 239) used to read AF. Their RRs repeat every group, which AF's
-    do not: the rhythm is left open, the reason says why, and no beat is counted a PAC."""
+    """Wenckebach records whose P waves neither beat by beat nor place by place show their PR
+    lengthening (P waves on the T waves before them; matches under 0.4 on noisy 239) used to read
+    AF. Their RRs repeat every group, which AF's do not: the rhythm is left open, the reason says
+    why, and no beat is counted a PAC."""
     config = sample_config(seed, fs_hz=500.0, labels=("av_block_2_wenckebach",), noisy=noisy)
     result = measure(simulate(config).recording, CONFIG)
     rhythm = result.rhythm

@@ -64,7 +64,7 @@ class AtrialActivity:
 
 def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
                    delineation: Delineation, near_only: bool = False,
-                   rebuild_below: float | None = None) -> AtrialActivity:
+                   rebuild_below: float | None = None, positions: np.ndarray | None = None) -> AtrialActivity:
     """Match the median P wave before every dominant beat.
 
     When the beats' P waves sit at different lags (their PR varies, as in Wenckebach block), the
@@ -86,6 +86,11 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
         reads (``pr_s`` and ``match`` then describe that range only; nothing is rebuilt).
     rebuild_below : float or None
         Consistency (-1..1) below which the template is rebuilt; None: never.
+    positions : (n_beats,) int array or None
+        Each beat's place in a repeating group of beats (0: the beat after the group's pause), for
+        a rhythm that repeats itself: the rebuilt template is then the P wave of the beats at place
+        0 (after the pause it stands clear of the T wave before it), and every place reads one lag
+        from the mean of its beats' correlation curves (grouped beating repeats its PRs too).
 
     Returns
     -------
@@ -110,6 +115,9 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
     found = AtrialActivity(g["qrs_on"] - g["p_on"] - (best - shift) / fs, corr, match)
     if near_only or rebuild_below is None or found.consistency is None or found.consistency >= rebuild_below:
         return found
+    if positions is not None and (grouped := _grouped_lags(windows, shift, hi - lo, beats.dominant, positions, lags)):
+        best, match = grouped
+        return AtrialActivity(g["qrs_on"] - g["p_on"] - (best - shift) / fs, corr, match)
     for _ in range(_REBUILDS):
         matched = np.flatnonzero(match >= _REBUILD_MATCH)
         if matched.size < 3:
@@ -119,6 +127,25 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
             break
         best, match = _best(_lag_scores(windows, np.nanmedian(aligned, axis=0), beats.dominant, lags))
     return AtrialActivity(g["qrs_on"] - g["p_on"] - (best - shift) / fs, corr, match)
+
+
+def _grouped_lags(windows: np.ndarray, shift: int, width: int, dominant: np.ndarray, positions: np.ndarray,
+                  lags: range) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per beat, the lag (samples) and score of its place in the group (see :func:`locate_p_waves`);
+    None with fewer than two beats at place 0 showing every lead."""
+    first = np.flatnonzero(dominant & (positions == 0))
+    template = windows[first, shift:shift + width]
+    template = template[np.isfinite(template).all(axis=(1, 2))]
+    if template.shape[0] < 2:
+        return None
+    scores = _lag_scores(windows, np.median(template, axis=0), dominant, lags)
+    best, match = np.full(len(positions), np.nan), np.full(len(positions), np.nan)
+    for place in np.unique(positions):
+        members = dominant & (positions == place) & np.isfinite(scores).any(axis=1)
+        if members.any():
+            curve = np.nanmean(scores[members], axis=0)
+            best[members], match[members] = float(np.nanargmax(curve)), float(np.nanmax(curve))
+    return best, match
 
 
 def _lag_scores(windows: np.ndarray, template: np.ndarray, dominant: np.ndarray, lags: range) -> np.ndarray:

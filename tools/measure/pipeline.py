@@ -40,7 +40,7 @@ from tools.measure.result import (
     Quality,
     Rhythm,
 )
-from tools.measure.rhythm import RateStats, classify_rhythm, rate_stats
+from tools.measure.rhythm import RateStats, classify_rhythm, group_positions, rate_stats
 from tools.measure.statements import AMPLITUDE_CODES, abnormal_codes, make_statements, normal_ecg_gap
 from tools.recording import Recording
 
@@ -199,6 +199,13 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     p_ms = None if p_doubt else _interval_ms(d.global_s, "p_on", "qrs_on")
     waves = atrial_waves(detection, beats, masked, leads, d)
     rhythm, rhythm_reason = classify_rhythm(beats, atrial, waves, rates, p_ms, fs, config)
+    if rhythm.label is None and rhythm.rr_pattern_beats is not None:
+        # Grouped beating whose P waves were lost beat by beat: read them place by place in the group.
+        grouped = locate_p_waves(detection, beats, masked, d, rebuild_below=config.af_p_consistency,
+                                 positions=group_positions(beats, rates, fs))
+        retry = classify_rhythm(beats, grouped, waves, rates, p_ms, fs, config)
+        if retry[0].av_block == "av_block_2_wenckebach":
+            atrial, (rhythm, rhythm_reason) = grouped, retry
     no_p = rhythm.label in ("atrial_fibrillation", "atrial_flutter")
     # F waves locked to the QRS survive the median beat, also where 2:1 flutter is only possible
     # (the rhythm undetermined with an F-wave rate in its evidence).

@@ -12,7 +12,7 @@ from tools.measure.config import MeasureConfig
 from tools.measure.nanstats import nanmedian
 from tools.measure.result import Evidence, Rhythm
 
-__all__ = ["RateStats", "classify_rhythm", "rate_stats"]
+__all__ = ["RateStats", "classify_rhythm", "group_positions", "rate_stats"]
 
 _SINUS_ARRHYTHMIA_RANGE_S = 0.12   # max - min RR between dominant beats (classic 120-ms criterion)
 _MINORITY = 0.25                   # beats of another morphology below this fraction are set aside...
@@ -104,6 +104,17 @@ def rate_stats(beats: Beats, fs_hz: float) -> RateStats:
     irregularity = float(np.median(np.abs(np.diff(run))) / np.median(run)) if run.size >= 2 else None
     return RateStats(float(seen.mean()), float(nn.std()) if nn.size >= 2 else None, float(seen.min()),
                      float(seen.max()), 60000.0 / float(seen.mean()), irregularity, *_repeating_pattern(kept))
+
+
+def group_positions(beats: Beats, rates: RateStats, fs_hz: float) -> np.ndarray | None:
+    """Each beat's place in the group of a rhythm that repeats itself every ``rates.pattern_beats``
+    beats (0: the beat after the group's longest RR, its pause); None when it does not repeat."""
+    k = rates.pattern_beats
+    if k is None:
+        return None
+    rr = beats.rr_s(fs_hz)
+    pause = int(np.nanargmax([nanmedian(rr[p::k]) for p in range(k)]))
+    return (np.arange(len(beats.r_samples)) - (pause + 1)) % k
 
 
 def _rhythm_rr(rr_ms: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
