@@ -23,6 +23,7 @@ _ALIGN_HALF_S = 0.10      # QRS half-window used to align and correlate beats
 _ALIGN_SHIFT_S = 0.03     # largest alignment correction
 _SLOWEST_BPM = 40.0
 _MIN_QRS_CONTRAST = 8.0   # typical QRS energy / median energy; ECGs give > 20, white noise ~3
+_CONTRAST_LEADS = 3       # leads that must pass that test on their own when the combined energy does not
 _NOISE_FLOOR = 0.02       # combined energy below this fraction of a QRS is baseline
 _WHOLE_COVERAGE = 0.9     # a lead finite over this fraction of the record spans every beat (a rhythm strip)
 _RUN_EDGE_S = 0.04        # energy this close to the end of a lead's finite run is not used for detection
@@ -57,6 +58,9 @@ class Beats:
         Whatever its shape, the beat came early: the RR before it is under ``premature_fraction``
         of the local median RR (False for the first beat and without two observed RRs). None:
         none is premature.
+    detecting_leads : (n_leads,) bool array or None
+        The leads that found the beats when the combined energy of all of them showed no QRS
+        above the noise (see :func:`detect_beats`); None: all leads did.
     """
 
     r_samples: np.ndarray
@@ -65,6 +69,7 @@ class Beats:
     energy: np.ndarray
     rr_observed: np.ndarray | None = None
     premature: np.ndarray | None = None
+    detecting_leads: np.ndarray | None = None
 
     @property
     def dominant(self) -> np.ndarray:
@@ -89,6 +94,15 @@ class Beats:
 
 
 def _combined_energy(filtered_mv: np.ndarray, fs_hz: float) -> np.ndarray:
+    """(n_samples,) mean over the leads finite at each instant of :func:`_lead_energies`."""
+    scaled, finite = _lead_energies(filtered_mv, fs_hz)
+    counts = (finite & (scaled.max(axis=0) > 0)).sum(axis=1)
+    return np.where(counts > 0, np.where(finite, scaled, 0.0).sum(axis=1) / np.maximum(counts, 1), 0.0)
+
+
+def _lead_energies(filtered_mv: np.ndarray, fs_hz: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each lead's squared slope over ``_ENERGY_WINDOW_S``, scaled by its own 99th percentile
+    (0 for a lead too short or flat to scale), and where it counts (its finite runs' interiors)."""
     slope = np.gradient(np.where(np.isfinite(filtered_mv), filtered_mv, 0.0), axis=0) * fs_hz
     finite = np.isfinite(filtered_mv)
     width = max(3, int(round(_ENERGY_WINDOW_S * fs_hz)))
@@ -101,8 +115,29 @@ def _combined_energy(filtered_mv: np.ndarray, fs_hz: float) -> np.ndarray:
         values = energy[finite[:, lead], lead]
         if values.size > fs_hz and np.percentile(values, 99) > 0:
             scaled[:, lead] = energy[:, lead] / np.percentile(values, 99)
-    counts = (finite & (scaled.max(axis=0) > 0)).sum(axis=1)
-    return np.where(counts > 0, np.where(finite, scaled, 0.0).sum(axis=1) / np.maximum(counts, 1), 0.0)
+    return scaled, finite
+
+
+def _qrs_peaks(energy: np.ndarray, fs_hz: float, config: MeasureConfig) -> np.ndarray:
+    """Peaks of ``energy`` above ``qrs_threshold_fraction`` of the typical QRS (the median of the k
+    largest, k = the beats of a 40-bpm rhythm, so one or two artefacts do not raise it); none when
+    the typical QRS is under ``_MIN_QRS_CONTRAST`` x the median energy (noise)."""
+    distance = max(1, int(60.0 / config.max_heart_rate_bpm * fs_hz))
+    peaks, props = signal.find_peaks(energy, distance=distance, height=_NOISE_FLOOR)
+    if not peaks.size or not (energy > 0).any():
+        return peaks[:0]
+    heights = props["peak_heights"]
+    typical = np.median(np.sort(heights)[-max(2, int(len(energy) / fs_hz * _SLOWEST_BPM / 60.0)):])
+    if typical < _MIN_QRS_CONTRAST * np.median(energy[energy > 0]):
+        return peaks[:0]
+    return peaks[heights >= config.qrs_threshold_fraction * typical]
+
+
+def _contrasted_leads(filtered_mv: np.ndarray, fs_hz: float, config: MeasureConfig) -> np.ndarray:
+    """(n_leads,) bool: the leads whose own energy passes :func:`_qrs_peaks`' noise test."""
+    scaled, finite = _lead_energies(filtered_mv, fs_hz)
+    return np.array([_qrs_peaks(np.where(finite[:, k], scaled[:, k], 0.0), fs_hz, config).size > 0
+                     for k in range(scaled.shape[1])])
 
 
 def _without_t_waves(filtered_mv: np.ndarray, peaks: np.ndarray, fs_hz: float) -> np.ndarray:
@@ -223,6 +258,10 @@ def _classify(filtered_mv: np.ndarray, r_samples: np.ndarray, rr_s: np.ndarray, 
 def detect_beats(filtered_mv: np.ndarray, fs_hz: float, config: MeasureConfig) -> Beats:
     """Detect, align and classify QRS complexes on all leads at once.
 
+    When the combined energy shows no QRS above the noise, the leads whose own energy does (at
+    least three, not all) detect alone (``Beats.detecting_leads``); if one of the beats they find
+    is then of another shape (kind "V", as likely a T wave), no beat is returned.
+
     Parameters
     ----------
     filtered_mv : (n_samples, n_leads) array
@@ -236,18 +275,14 @@ def detect_beats(filtered_mv: np.ndarray, fs_hz: float, config: MeasureConfig) -
         Possibly empty (flat line, pure NaN): callers flag fewer than 3 beats.
     """
     energy = _combined_energy(filtered_mv, fs_hz)
-    distance = max(1, int(60.0 / config.max_heart_rate_bpm * fs_hz))
-    peaks, props = signal.find_peaks(energy, distance=distance, height=_NOISE_FLOOR)
-    if peaks.size:
-        # The typical QRS is the median of the k largest peaks, k = the beats of a 40-bpm rhythm,
-        # so one or two artefacts far above the QRS level do not raise the threshold.
-        heights = props["peak_heights"]
-        k = max(2, int(len(energy) / fs_hz * _SLOWEST_BPM / 60.0))
-        typical = np.median(np.sort(heights)[-k:])
-        peaks = peaks[heights >= config.qrs_threshold_fraction * typical]
-        # QRS complexes stand far above the rest of the cycle; noise peaks barely above its median.
-        if typical < _MIN_QRS_CONTRAST * np.median(energy[energy > 0]) if (energy > 0).any() else True:
-            peaks = peaks[:0]
+    peaks, detecting = _qrs_peaks(energy, fs_hz, config), None
+    if peaks.size == 0:
+        # Leads nearly perpendicular to the QRS (low voltage, some LBBB) show mostly T waves: averaged
+        # in, they can bury QRS complexes that other leads show clearly. Those leads alone then detect.
+        contrasted = _contrasted_leads(filtered_mv, fs_hz, config)
+        if contrasted.sum() >= min(_CONTRAST_LEADS, filtered_mv.shape[1]) and not contrasted.all():
+            energy = _combined_energy(filtered_mv[:, contrasted], fs_hz)
+            peaks, detecting = _qrs_peaks(energy, fs_hz, config), contrasted
     if peaks.size == 0:
         return Beats(np.zeros(0, dtype=int), (), np.zeros(0), energy)
     peaks = _without_t_waves(filtered_mv, peaks, fs_hz)
@@ -259,4 +294,6 @@ def detect_beats(filtered_mv: np.ndarray, fs_hz: float, config: MeasureConfig) -
     observed = _observed_intervals(filtered_mv, r_samples, fs_hz)
     kinds, corr, premature = _classify(filtered_mv, r_samples, np.where(observed, np.diff(r_samples) / fs_hz, np.nan),
                                        fs_hz, config)
-    return Beats(r_samples, kinds, corr, energy, observed, premature)
+    if detecting is not None and "V" in kinds:  # on a few leads, a beat unlike the rest is as likely a T wave
+        return Beats(np.zeros(0, dtype=int), (), np.zeros(0), energy)
+    return Beats(r_samples, kinds, corr, energy, observed, premature, detecting)

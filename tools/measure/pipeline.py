@@ -65,6 +65,8 @@ _POSSIBLE_FLUTTER_T_END = ("2:1 atrial flutter not excluded (see the rhythm): it
                            "would run through the end of the T wave, which cannot be told from them")
 _POSSIBLE_FLUTTER_ST = ("2:1 atrial flutter not excluded (see the rhythm): its F waves would lie on the ST segment, so "
                         "the ST level and T wave are not measurable")
+_FEW_DETECTING_LEADS = ("QRS complexes stand out in only {} of {} leads (in the others the P and T waves weigh as much): "
+                        "beats were found on those for the rate and rhythm, but such a QRS is not delineated reliably")
 _ST_T_CODES = ("st_elevation_inferior", "st_elevation_anterior", "st_elevation_lateral", "st_depression",
                "t_inversion")
 
@@ -196,7 +198,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     atrial = locate_p_waves(detection, beats, masked, d, rebuild_below=config.af_p_consistency)
     # The rhythm still reads the P waves found; only their timing (P duration, PR) is withheld.
     p_doubt = p_timing_doubt(d, p_consistency(filtered, beats, masked, d), config)
-    p_ms = None if p_doubt else _interval_ms(d.global_s, "p_on", "qrs_on")
+    p_ms = None if p_doubt or beats.detecting_leads is not None else _interval_ms(d.global_s, "p_on", "qrs_on")
     waves = atrial_waves(detection, beats, masked, leads, d)
     rhythm, rhythm_reason = classify_rhythm(beats, atrial, waves, rates, p_ms, fs, config)
     if rhythm.label is None and rhythm.rr_pattern_beats is not None:
@@ -235,6 +237,11 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     if stimulus_s is not None and d.global_s["qrs_on"] is not None and d.global_s["qrs_on"] < stimulus_s:
         # No ventricular activity precedes the stimulus: an earlier onset is the removed spike's trace.
         d = Delineation({**d.global_s, "qrs_on": stimulus_s}, d.lead_s, d.baseline_mv, d.reasons)
+    if beats.detecting_leads is not None:
+        # The QRS of such records is not delineated reliably (noisy low-voltage ones read a QRS of 236
+        # ms with LBBB and ST elevation): their rate and rhythm stand, no fiducial does.
+        d = _empty_delineation(len(leads), n_beats, _FEW_DETECTING_LEADS.format(
+            int(beats.detecting_leads.sum()), len(leads)))
     scaling = lead_scaling(recording.signal_mv, leads, in_fs)
     gm, areas = _global(d, masked, leads, rates, atrial_rate, usable, scaling.limb_gains or {})
     rows = lead_matrix(masked, leads, d, usable)
@@ -257,6 +264,8 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         flags.append("mains_interference")
     if lowpassed.any():
         flags.append("noise_lowpass")
+    if beats.detecting_leads is not None:
+        flags.append("qrs_in_few_leads")
     result = Measurement(
         fs_hz=in_fs, duration_s=recording.duration_s, leads_present=list(leads), **{"global": gm}, rhythm=rhythm,
         statements=statements, leads=rows,
@@ -349,8 +358,8 @@ def _with_underlying(paced: Rhythm, native: str | None, f_waves: tuple[float | N
     return paced.model_copy(update={"underlying": underlying, "evidence": evidence})
 
 
-def _empty_delineation(n_leads: int, n_beats: int) -> Delineation:
-    why = f"{n_beats} beat(s) detected and no usable lead" if n_beats else "no beat detected"
+def _empty_delineation(n_leads: int, n_beats: int, why: str | None = None) -> Delineation:
+    why = why or (f"{n_beats} beat(s) detected and no usable lead" if n_beats else "no beat detected")
     return Delineation(dict.fromkeys(FIDUCIALS), {k: np.full(n_leads, np.nan) for k in FIDUCIALS},
                        np.full(n_leads, np.nan), dict.fromkeys(FIDUCIALS, why))
 

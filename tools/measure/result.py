@@ -150,7 +150,8 @@ class Quality(BaseModel):
                                          "limb_lead_gain_mismatch, normalized_per_lead, signal_gap (a gap in every "
                                          "lead between two beats: rates use the other intervals), mains_interference "
                                          "(see mains_hz), noise_lowpass (noisy leads' median beats low-passed at 40 Hz "
-                                         "to time the waves: boundaries a few ms wider), ...")
+                                         "to time the waves: boundaries a few ms wider), qrs_in_few_leads (beats found on "
+                                         "the few leads where the QRS stands out: rate and rhythm only), ...")
 
 
 class BeatFiducials(BaseModel):
