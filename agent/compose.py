@@ -175,7 +175,12 @@ def _summary(state: AgentState, statements: list[Statement], disputes: tuple[Dis
         parts.append(f"{name[0].upper()}{name[1:]}" + (f" at {rate:.0f} bpm" if isinstance(rate, (int, float)) else "") + ".")
         findings = [s.text for s in statements if s.source in ("measured", "agreed") and s.code
                     and s.category not in ("rhythm", "axis") and s.code != "normal_ecg"]
-        parts.append("Findings: " + "; ".join(findings) + "." if findings else "No abnormal measured finding.")
+        if findings:
+            parts.append("Findings: " + "; ".join(findings) + ".")
+        elif why := why_not_measured(meas, "global.qrs_ms"):
+            parts.append(f"Intervals not measured ({why}).")
+        else:
+            parts.append("No abnormal measured finding.")
     else:
         parts.append("No measurement was possible; any statement below comes from the model alone.")
     if disputes:

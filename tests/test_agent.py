@@ -127,6 +127,16 @@ async def test_a_rhythm_the_measurement_leaves_open_is_neither_agreed_nor_disput
     assert "Rhythm not classified (" in report.summary and "2:1 atrial flutter" in report.summary
 
 
+async def test_a_record_measured_for_rate_and_rhythm_only_says_so_instead_of_no_finding():
+    """Low-voltage seed 104: its QRS stands out in a few leads only, which give the rate and rhythm
+    but no interval; the summary must not read "no abnormal finding", nor a normal ECG be agreed."""
+    sim = simulate(sample_config(104, fs_hz=500.0, labels=("low_voltage",)))
+    report = await _interpret(sim.recording, ScriptedMLLM(lambda q: "Sinus rhythm, QRS 90 ms, normal ECG."))
+    assert report.summary.startswith("Sinus rhythm at") and "Intervals not measured (QRS complexes stand out" in report.summary
+    normal = [s for s in report.statements if s.code == "normal_ecg"]
+    assert normal and all(s.source == "model" and "stand out in only" in s.text for s in normal)
+
+
 async def test_an_af_claim_on_grouped_beating_is_disputed_with_the_repeating_rrs():
     """A 5:4 Wenckebach record whose P waves the measurement could not follow: it leaves the rhythm
     open, but the RRs repeat every group, so the model's AF claim is disputed, not left standing."""

@@ -254,7 +254,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
                                                beats.times_s(fs),
                                                amplitudes_physical=scaling.amplitudes_physical)
                   if f"statements.{st.code}" not in withheld]
-    normal_gap = normal_ecg_gap(gm, {row.lead: row for row in rows})
+    normal_gap = d.reasons["qrs_on"] if beats.detecting_leads is not None else normal_ecg_gap(gm, {row.lead: row for row in rows})
     unassessed = {"statements.normal_ecg": normal_gap} if normal_gap and not abnormal_codes(statements) else {}
     reversal = limb_reversal_suspected(areas["qrs"], areas["p"], areas["t"])
     flags = _flags(quality_rows, n_beats, spikes, reversal) + scaling.flags()
