@@ -144,6 +144,7 @@ def test_grouped_beating_reads_its_p_waves_place_by_place(seed, noisy):
     sim = simulate(config)
     result = measure(sim.recording, CONFIG)
     assert result.rhythm.label == "sinus_rhythm" and result.rhythm.av_block == "av_block_2_wenckebach"
+    assert "place by place" in result.rhythm.av_block_evidence.threshold  # the evidence says how it was read
     truth = [b.qrs_on_s - b.p_on_s for b in sim.truth.beats if b.qrs_on_s is not None and b.p_on_s is not None]
     ours = np.array([b.pr_ms for b in result.fiducials.beats if b.pr_ms is not None])
     assert abs(np.ptp(ours) - 1000.0 * (max(truth) - min(truth))) <= 15.0

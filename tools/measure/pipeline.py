@@ -65,6 +65,8 @@ _POSSIBLE_FLUTTER_T_END = ("2:1 atrial flutter not excluded (see the rhythm): it
                            "would run through the end of the T wave, which cannot be told from them")
 _POSSIBLE_FLUTTER_ST = ("2:1 atrial flutter not excluded (see the rhythm): its F waves would lie on the ST segment, so "
                         "the ST level and T wave are not measurable")
+_PLACE_BY_PLACE = ("; P waves read place by place in the group of {} beats that repeats (the P wave after the pause "
+                   "as template, one lag per place from the mean of its beats' correlations)")
 _FEW_DETECTING_LEADS = ("QRS complexes stand out in only {} of {} leads (in the others the P and T waves weigh as much): "
                         "beats were found on those for the rate and rhythm, but such a QRS is not delineated reliably")
 _ST_T_CODES = ("st_elevation_inferior", "st_elevation_anterior", "st_elevation_lateral", "st_depression",
@@ -208,6 +210,9 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         retry = classify_rhythm(beats, grouped, waves, rates, p_ms, fs, config)
         if retry[0].av_block == "av_block_2_wenckebach":
             atrial, (rhythm, rhythm_reason) = grouped, retry
+            found = rhythm.av_block_evidence
+            rhythm = rhythm.model_copy(update={"av_block_evidence": found.model_copy(
+                update={"threshold": found.threshold + _PLACE_BY_PLACE.format(rhythm.rr_pattern_beats)})})
     no_p = rhythm.label in ("atrial_fibrillation", "atrial_flutter")
     # F waves locked to the QRS survive the median beat, also where 2:1 flutter is only possible
     # (the rhythm undetermined with an F-wave rate in its evidence).
