@@ -206,15 +206,8 @@ def _presence(code: str, measurements: dict[str, Any]) -> tuple[bool | None, str
         return (None, "QRS axis not measurable") if axis is None else (False, f"measured QRS axis {axis:.0f}°")
     if LABELS[code].category == "rhythm":
         if label is None:
-            irregularity = _get(measurements, "rhythm.rr_irregularity")
-            pattern = _get(measurements, "rhythm.rr_pattern_beats")
-            if code == "atrial_fibrillation" and isinstance(irregularity, (int, float)) and (
-                    irregularity <= _AF_MIN_RR_IRREGULARITY):
-                return False, (f"rhythm not classified, but regular (RR irregularity {irregularity:.3f} <= "
-                               f"{_AF_MIN_RR_IRREGULARITY:g}): atrial fibrillation needs an irregular rhythm")
-            if code == "atrial_fibrillation" and pattern:
-                return False, (f"rhythm not classified, but regularly irregular (the RRs repeat every {pattern} beats, "
-                               f"grouped beating): atrial fibrillation is irregularly irregular")
+            if code == "atrial_fibrillation" and (not_af := _not_af(measurements)):
+                return False, not_af
             why = why_not_measured(measurements, "rhythm.label")
             return None, f"rhythm not classified: {why}" if why else "rhythm not classified"
         underlying = _get(measurements, "rhythm.underlying")
@@ -226,6 +219,18 @@ def _presence(code: str, measurements: dict[str, Any]) -> tuple[bool | None, str
     if need is None or not _get(measurements, need):
         return None, f"the measurement cannot assess {LABELS[code].name}"
     return False, f"criteria for {LABELS[code].name} measured and not met"
+
+
+def _not_af(measurements: dict[str, Any]) -> str | None:
+    """Why a rhythm the measurement left open is still not AF (regular, or regularly irregular), or None."""
+    irregularity = _get(measurements, "rhythm.rr_irregularity")
+    if isinstance(irregularity, (int, float)) and irregularity <= _AF_MIN_RR_IRREGULARITY:
+        return (f"rhythm not classified, but regular (RR irregularity {irregularity:.3f} <= "
+                f"{_AF_MIN_RR_IRREGULARITY:g}): atrial fibrillation needs an irregular rhythm")
+    if pattern := _get(measurements, "rhythm.rr_pattern_beats"):
+        return (f"rhythm not classified, but regularly irregular (the RRs repeat every {pattern} beats, grouped "
+                f"beating): atrial fibrillation is irregularly irregular")
+    return None
 
 
 def _check_label(claim: Any, measurements: dict[str, Any]) -> Check:

@@ -207,12 +207,8 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         # Grouped beating whose P waves were lost beat by beat: read them place by place in the group.
         grouped = locate_p_waves(detection, beats, masked, d, rebuild_below=config.af_p_consistency,
                                  positions=group_positions(beats, rates, fs))
-        retry = classify_rhythm(beats, grouped, waves, rates, p_ms, fs, config)
-        if retry[0].av_block == "av_block_2_wenckebach":
-            atrial, (rhythm, rhythm_reason) = grouped, retry
-            found = rhythm.av_block_evidence
-            rhythm = rhythm.model_copy(update={"av_block_evidence": found.model_copy(
-                update={"threshold": found.threshold + _PLACE_BY_PLACE.format(rhythm.rr_pattern_beats)})})
+        if (wenckebach := _wenckebach(classify_rhythm(beats, grouped, waves, rates, p_ms, fs, config))) is not None:
+            atrial, (rhythm, rhythm_reason) = grouped, wenckebach
     no_p = rhythm.label in ("atrial_fibrillation", "atrial_flutter")
     # F waves locked to the QRS survive the median beat, also where 2:1 flutter is only possible
     # (the rhythm undetermined with an F-wave rate in its evidence).
@@ -259,7 +255,9 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
                                                beats.times_s(fs),
                                                amplitudes_physical=scaling.amplitudes_physical)
                   if f"statements.{st.code}" not in withheld]
-    normal_gap = d.reasons["qrs_on"] if beats.detecting_leads is not None else normal_ecg_gap(gm, {row.lead: row for row in rows})
+    # Without a QRS no rule applies, and the delineation says why (no beat, beats on a few leads only).
+    normal_gap = d.reasons.get("qrs_on") if g["qrs_on"] is None else None
+    normal_gap = normal_gap or normal_ecg_gap(gm, {row.lead: row for row in rows})
     unassessed = {"statements.normal_ecg": normal_gap} if normal_gap and not abnormal_codes(statements) else {}
     reversal = limb_reversal_suspected(areas["qrs"], areas["p"], areas["t"])
     flags = _flags(quality_rows, n_beats, spikes, reversal) + scaling.flags()
@@ -284,6 +282,17 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         | withheld)
     result._median_mv, result._median_fs_hz = median.signal_mv, fs
     return result
+
+
+def _wenckebach(classified: tuple[Rhythm, str | None]) -> tuple[Rhythm, str | None] | None:
+    """The rhythm read from P waves located place by place in a repeating group, if it is
+    Wenckebach (its AV-block rule then says how the P waves were read); None otherwise."""
+    rhythm, reason = classified
+    if rhythm.av_block != "av_block_2_wenckebach":
+        return None
+    found = rhythm.av_block_evidence
+    rule = found.threshold + _PLACE_BY_PLACE.format(rhythm.rr_pattern_beats)
+    return rhythm.model_copy(update={"av_block_evidence": found.model_copy(update={"threshold": rule})}), reason
 
 
 def _atrial_rate(rhythm: Rhythm, rates: RateStats, waves: AtrialWaves) -> float | None:
