@@ -150,11 +150,11 @@ def test_grouped_beating_reads_its_p_waves_place_by_place(seed, noisy):
     assert abs(np.ptp(ours) - 1000.0 * (max(truth) - min(truth))) <= 15.0
 
 
-@pytest.mark.parametrize("seed, noisy", [(344, False), (596, False), (239, True)])
+@pytest.mark.parametrize("seed, noisy", [(344, False), (596, False), (71, True)])
 def test_grouped_beating_whose_p_waves_are_lost_is_left_open_not_called_af(seed, noisy):
     """Wenckebach records whose P waves neither beat by beat nor place by place show their PR
-    lengthening (P waves on the T waves before them; matches under 0.4 on noisy 239) used to read
-    AF. Their RRs repeat every group, which AF's do not: the rhythm is left open, the reason says
+    lengthening (P waves on the T waves before them; noisy 71's P waves match 0.42, which fell
+    from 0.44 when the QRS onset of its low-passed leads moved 2 ms) used to read AF. Their RRs repeat every group, which AF's do not: the rhythm is left open, the reason says
     why, and no beat is counted a PAC."""
     config = sample_config(seed, fs_hz=500.0, labels=("av_block_2_wenckebach",), noisy=noisy)
     result = measure(simulate(config).recording, CONFIG)

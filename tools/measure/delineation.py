@@ -84,6 +84,8 @@ _FLAT_SLOPE_FRACTION = 0.05     # slope below this fraction of the QRS upstroke:
 _FLAT_MARGIN_S = 0.02
 _REVERSAL_FRACTION = 0.1        # a slope reversal beyond noise: the next wave has begun
 _SMOOTH_S = 0.016               # smoothing of the slope used to find turning points
+_BEND_INWARD_S = 0.010          # on a low-passed lead the QRS corner lies up to this far inside the knee ...
+_BEND_OUTWARD_S = 0.002         # ... or this far outside it
 _MAJOR_WAVE_FRACTION = 0.3      # P/T ends are read only in leads showing at least this fraction of the largest wave
 _BASELINE_S = (-0.03, -0.01)    # PR-segment window before QRS onset: the isoelectric level
 _Q_WAVE_SLOPE_FRACTION = 0.2    # a reversal this steep (of the lead's QRS maximum) before the onset is a q wave, not a P wave
@@ -149,8 +151,8 @@ def _qrs_core(beat: np.ndarray, fid: int, fs_hz: float) -> slice:
     return slice(start, stop + 1)
 
 
-def _qrs_lead(y: np.ndarray, core: slice, fid: int, fs_hz: float,
-              config: MeasureConfig) -> tuple[float, float, float, float]:
+def _qrs_lead(y: np.ndarray, core: slice, fid: int, fs_hz: float, config: MeasureConfig,
+              lowpassed: bool = False) -> tuple[float, float, float, float]:
     """(onset index, offset index, max slope, knee index) of one lead's QRS; NaN when not found.
 
     The steep part is where the lead's slope inside the QRS ``core`` exceeds
@@ -159,7 +161,8 @@ def _qrs_lead(y: np.ndarray, core: slice, fid: int, fs_hz: float,
     again before a q wave (:func:`_before_q_wave`), the offset past a slow return from an S trough
     or R' peak (:func:`_after_terminal_return`) and short of a sloping ST segment (:func:`_qrs_end`),
     and it is moved back to the J point when the ST segment is still settling on a deviated level
-    (:func:`_at_j_point`); the knee is the offset before that move.
+    (:func:`_at_j_point`); the knee is the offset before that move. On a ``lowpassed`` lead the
+    onset and the offset are then moved to where the trace bends (:func:`_bend`).
     """
     lo, hi = max(1, fid + int(_QRS_LIMIT_S[0] * fs_hz)), min(len(y) - 2, fid + int(_QRS_LIMIT_S[1] * fs_hz))
     if not np.isfinite(y[lo:hi + 1]).all():
@@ -174,7 +177,37 @@ def _qrs_lead(y: np.ndarray, core: slice, fid: int, fs_hz: float,
     onset = _before_q_wave(y, onset, first, lo, peak, fs_hz, config)
     offset = _after_terminal_return(y, slope, onset, _qrs_end(y, slope, last, hi, peak, fs_hz, config), hi, peak,
                                     fs_hz, config)
-    return onset, _at_j_point(y, slope, onset, last, offset, hi, fs_hz), peak, offset
+    end = _at_j_point(y, slope, onset, last, offset, hi, fs_hz)
+    if lowpassed:
+        onset, end = _bend(y, onset, first, lo, hi, fs_hz), _bend(y, end, last, lo, hi, fs_hz)
+    return onset, end, peak, offset
+
+
+def _bend(y: np.ndarray, point: float, inner: int, lo: int, hi: int, fs_hz: float) -> float:
+    """Where a low-passed trace bends into (or out of) the QRS near the knee ``point``: the peak of
+    its curvature towards the wave (``inner``: a sample in the steep part), sought from
+    ``_BEND_OUTWARD_S`` outside ``point`` to ``_BEND_INWARD_S`` inside, within [lo, hi].
+
+    A low-pass rounds the QRS corners symmetrically, and the trapezium knee of a rounded corner lands
+    outside it: with every lead of the clean simulated records low-passed at 40 Hz the QRS read
+    +15.7 ms against +6.1 unfiltered. The curvature peak stays on the corner (+9.2 ms).
+    """
+    if not np.isfinite(point):
+        return point
+    k = int(round(point))
+    toward = np.sign(y[inner] - y[k])
+    if toward == 0:
+        return point
+    outward, inward = int(_BEND_OUTWARD_S * fs_hz), int(_BEND_INWARD_S * fs_hz)
+    if inner > k:  # an onset: the bend lies towards the later samples
+        a, b = max(lo, k - outward), min(inner, k + inward)
+    else:
+        a, b = max(inner, k - inward), min(hi, k + outward)
+    if b - a < 2:
+        return point
+    first, last = max(lo, a - 2), min(hi, b + 2)
+    curvature = np.gradient(np.gradient(y[first:last + 1]))[a - first:b - first + 1] * toward
+    return float(a + int(np.argmax(curvature)))
 
 
 def _qrs_end(y: np.ndarray, slope: np.ndarray, start: int, hi: int, peak: float, fs_hz: float,
@@ -502,7 +535,7 @@ def _lead_weights(n_beats: np.ndarray) -> np.ndarray:
 
 
 def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig,
-              flutter_waves: bool = False) -> Delineation:
+              flutter_waves: bool = False, lowpassed: np.ndarray | None = None) -> Delineation:
     """Per-lead and global fiducials of the median beats.
 
     Parameters
@@ -516,6 +549,10 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig,
         The rhythm is atrial flutter (no isoelectric baseline): the global QRS onset and offset
         are the earliest/latest lead values of the largest group of at least three leads that
         agree within 4 ms (the plain ranking when there is none).
+    lowpassed : (n_leads,) bool array or None
+        Leads whose median beat was low-passed against noise
+        (:func:`tools.measure.median_beat.smooth_noisy_leads`): their QRS ends are read where the
+        trace bends, not at the trapezium knee, which the low-pass moves outwards.
 
     Returns
     -------
@@ -526,7 +563,8 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig,
     n_leads = beat.shape[1]
     lead = {name: np.full(n_leads, np.nan) for name in FIDUCIALS}
     core = _qrs_core(beat, fid, fs)
-    qrs = np.array([_qrs_lead(beat[:, k], core, fid, fs, config) for k in range(n_leads)])
+    lowpassed = np.zeros(n_leads, dtype=bool) if lowpassed is None else lowpassed
+    qrs = np.array([_qrs_lead(beat[:, k], core, fid, fs, config, bool(lowpassed[k])) for k in range(n_leads)])
     qrs[:, 1] = _shared_j_point(beat, qrs, fid, fs)
     strong = qrs[:, 2] >= _QRS_MIN_SLOPE_FRACTION * np.nanmax(qrs[:, 2]) if np.isfinite(qrs[:, 2]).any() else np.zeros(n_leads, bool)
     lead["qrs_on"][strong], lead["qrs_off"][strong] = qrs[strong, 0], qrs[strong, 1]

@@ -192,7 +192,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     masked = MedianBeats(np.where(usable[None, :], median.signal_mv, np.nan), median.fiducial_index, fs, median.n_beats)
     rr_s = beats.median_rr_s(fs)
     timing, lowpassed = smooth_noisy_leads(masked)  # boundaries only: amplitudes stay unfiltered
-    d = delineate(timing, rr_s, config) if enough and usable.any() else _empty_delineation(len(leads), n_beats)
+    d = delineate(timing, rr_s, config, lowpassed=lowpassed) if enough and usable.any() else _empty_delineation(len(leads), n_beats)
     # P waves are matched beat by beat, and the rhythm strip read, below the detection low-pass
     # (40 Hz): muscle noise above it cost the P waves of simulated sinus arrhythmia their beat-to-
     # beat correlation (0.99 -> 0.79) and made them AF. Whether the median P wave can be timed is
@@ -215,7 +215,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     f_waves = rhythm.label == "atrial_flutter" or (rhythm.label is None and "flutter_wave_rate_bpm" in
                                                    rhythm.evidence.values)
     if f_waves and enough and usable.any():
-        d = delineate(timing, rr_s, config, flutter_waves=True)
+        d = delineate(timing, rr_s, config, flutter_waves=True, lowpassed=lowpassed)
     if no_p:
         d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv, d.reasons)
     elif p_doubt:
