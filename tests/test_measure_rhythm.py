@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import shared_path
 from tests.test_measure import _as_3x4_page
+from tools.cli.bench_measure import _beat_pr_errors_ms
 from tools.digitize import DigitizeConfig, digitize
 from tools.measure import MeasureConfig, measure
 from tools.measure.atrial import AtrialActivity, _locked_periods, locate_p_waves, locked_waves, p_consistency
@@ -148,6 +149,28 @@ def test_grouped_beating_reads_its_p_waves_place_by_place(seed, noisy):
     truth = [b.qrs_on_s - b.p_on_s for b in sim.truth.beats if b.qrs_on_s is not None and b.p_on_s is not None]
     ours = np.array([b.pr_ms for b in result.fiducials.beats if b.pr_ms is not None])
     assert abs(np.ptp(ours) - 1000.0 * (max(truth) - min(truth))) <= 15.0
+
+
+@pytest.mark.parametrize("seed", [92, 29, 407])
+def test_a_new_p_template_times_each_beats_pr_from_its_own_onset(seed):
+    """A rebuilt (29, 407) or place-by-place (92) template is cut where the median beat's blended P
+    wave was, not where its own P wave starts: every beat's PR used to be off by one constant
+    (92: +75 ms, 29: +7). Its onset is now delineated on the beats' P waves averaged at their lags."""
+    sim = simulate(sample_config(seed, fs_hz=FS, labels=("av_block_2_wenckebach",)))
+    result = measure(sim.recording, CONFIG)
+    assert result.rhythm.av_block == "av_block_2_wenckebach"
+    errors = np.array(_beat_pr_errors_ms(sim, result))
+    assert errors.size >= 6 and np.median(np.abs(errors)) <= 6.0
+
+
+def test_p_waves_on_the_t_waves_give_no_beat_pr_but_keep_their_block():
+    """Wenckebach 113's longest PRs put the P waves on the T waves before them: the averaged P wave
+    has no flat baseline before it, its onset cannot be placed, and the per-beat PRs (off by ~60 ms
+    before) are withheld; their steps still show the block."""
+    sim = simulate(sample_config(113, fs_hz=FS, labels=("av_block_2_wenckebach",)))
+    result = measure(sim.recording, CONFIG)
+    assert result.rhythm.av_block == "av_block_2_wenckebach"
+    assert all(b.pr_ms is None for b in result.fiducials.beats)
 
 
 @pytest.mark.parametrize("seed, noisy", [(344, False), (596, False), (71, True)])
@@ -309,7 +332,7 @@ def test_p_consistency_scores_only_the_central_lags_and_equals_the_full_search(s
     assert full is not None
     assert p_consistency(filtered, beats, median, d) == full
     # a rebuilt P template changes where each P wave is found, never the consistency
-    assert locate_p_waves(filtered, beats, median, d, rebuild_below=1.0).consistency == full
+    assert locate_p_waves(filtered, beats, median, d, rebuild=MeasureConfig(af_p_consistency=1.0)).consistency == full
 
 
 def test_wenckebach_groups_reject_random_pr_and_a_missing_p_wave():

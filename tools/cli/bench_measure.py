@@ -250,6 +250,7 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
     config = MeasureConfig()
     errs = {who: {k: [] for k in INTERVALS} for who in ("ours", "neurokit2")}
     axis_err, rhythm_ok, per_record, ectopy_calls = [], [], [], {"pac": [], "pvc": []}
+    beat_pr_err: list[list[float]] = []  # per record
     by_set: dict[str, dict[str, list[float]]] = {}
     for seed in range(n_records):
         labels = SIM_LABELS[seed % len(SIM_LABELS)]
@@ -273,6 +274,7 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
                            "expected_rhythm": rhythms[0] if rhythms else None,
                            "error_ms": {k: _rounded(got["ours"][k] - getattr(sim.truth, k)) for k in INTERVALS
                                         if getattr(sim.truth, k) is not None}})
+        beat_pr_err.append(_beat_pr_errors_ms(sim, result))
         axis = result.global_.axis_deg.qrs
         axis_err.append(np.nan if axis is None else (axis - sim.truth.qrs_axis_deg + 180.0) % 360.0 - 180.0)
     axis_arr = np.asarray(axis_err)
@@ -282,6 +284,7 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
                          "within_10_deg": float(np.mean(np.abs(axis_arr[np.isfinite(axis_arr)]) <= 10.0)),
                          "max_abs_deg": float(np.nanmax(np.abs(axis_arr)))},
             "rhythm_label_agreement": float(np.mean(rhythm_ok)),
+            "beat_pr": _beat_pr_stats(beat_pr_err),
             **{kind: _se_sp([truth for truth, _ in calls], [pred for _, pred in calls])
                for kind, calls in ectopy_calls.items()},
             "by_label_set": {name: {"records": len(group["rhythm_ok"]),
@@ -292,6 +295,27 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
                               for row, ok in zip(per_record, rhythm_ok) if not ok],
             "outliers": [row for row in per_record if any(
                 v is None or abs(v) > 2 * SIM_TARGETS_MS[k][0] for k, v in row["error_ms"].items())]}
+
+
+def _beat_pr_errors_ms(sim: Any, result: Any) -> list[float]:
+    """Each beat's own PR (``fiducials.beats[].pr_ms``) minus the true PR of the simulated beat
+    whose R peak is nearest (within 50 ms), ms."""
+    truth = [b for b in sim.truth.beats if b.qrs_on_s is not None and b.p_on_s is not None and b.r_peak_s is not None]
+    errors = []
+    for beat in (b for b in result.fiducials.beats if b.pr_ms is not None):
+        near = min(truth, key=lambda b: abs(b.r_peak_s - beat.r_s), default=None)
+        if near is not None and abs(near.r_peak_s - beat.r_s) <= 0.05:
+            errors.append(beat.pr_ms - 1000.0 * (near.qrs_on_s - near.p_on_s))
+    return errors
+
+
+def _beat_pr_stats(per_record: list[list[float]]) -> dict[str, Any]:
+    """|error| of the per-beat PRs pooled over the beats, and the records whose median |error| > 30 ms."""
+    magnitude = np.abs(np.concatenate([np.zeros(0), *(np.asarray(e, dtype=float) for e in per_record)]))
+    return {"beats": int(magnitude.size),
+            "median_abs_ms": _rounded(float(np.median(magnitude))) if magnitude.size else None,
+            "p90_abs_ms": _rounded(float(np.percentile(magnitude, 90))) if magnitude.size else None,
+            "records_off_by_30_ms": [seed for seed, e in enumerate(per_record) if e and np.median(np.abs(e)) > 30.0]}
 
 
 def _codes(result: Any) -> set[str]:

@@ -20,7 +20,8 @@ import numpy as np
 from scipy import ndimage, signal
 
 from tools.measure.beats import Beats, beat_windows, rhythm_strips
-from tools.measure.delineation import Delineation
+from tools.measure.config import MeasureConfig
+from tools.measure.delineation import Delineation, p_wave_onset
 from tools.measure.median_beat import MedianBeats
 
 __all__ = ["AtrialActivity", "AtrialWaves", "DissociatedP", "LockedWaves", "atrial_waves", "dissociated_p",
@@ -32,6 +33,11 @@ _SEARCH_S = 0.12  # a P wave may sit this far from its median position (PR drift
 _CONSISTENCY_S = 0.02
 _REBUILD_MATCH = 0.4  # beats whose P wave matched at least this well make a rebuilt template
 _REBUILDS = 2
+_ONSET_MARGIN_S = 0.06  # trace kept around a new template's P wave to find its onset
+_P_GAP_BEFORE_QRS_S = 0.02  # ... which ends this far before the QRS onset at the latest ...
+_MIN_P_SPAN_S = 0.04  # ... and must hold this much of the template
+_FLAT_BEFORE_P_S = 0.02  # an onset is a P wave's when the trace is flat this long before it ...
+_FLAT_FRACTION = 0.25  # ... (its range, summed over the leads, < this fraction of the wave's after it)
 
 
 @dataclass(frozen=True)
@@ -49,11 +55,16 @@ class AtrialActivity:
         The correlation at the best lag within ±120 ms (where ``pr_s`` was read): high also when
         the P wave moves from beat to beat (Wenckebach), but a smooth T-wave tail or f wave
         scores well somewhere too, so it only qualifies ``pr_s``.
+    timed : bool
+        ``pr_s`` is timed from a delineated P onset. False when a rebuilt template's P onset could
+        not be placed (its P wave on the T wave before it): ``pr_s`` is then read from the median
+        P onset, off by one unknown constant, so only its beat-to-beat differences are meaningful.
     """
 
     pr_s: np.ndarray
     correlation: np.ndarray
     match: np.ndarray
+    timed: bool = True
 
     @property
     def consistency(self) -> float | None:
@@ -64,16 +75,19 @@ class AtrialActivity:
 
 def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
                    delineation: Delineation, near_only: bool = False,
-                   rebuild_below: float | None = None, positions: np.ndarray | None = None) -> AtrialActivity:
+                   rebuild: MeasureConfig | None = None, positions: np.ndarray | None = None) -> AtrialActivity:
     """Match the median P wave before every dominant beat.
 
     When the beats' P waves sit at different lags (their PR varies, as in Wenckebach block), the
     median beat's P wave is a blend of them (a 3:2 block's two PRs, 75 ms apart, smear it into one
-    broad wave that matches every beat at one lag). With ``rebuild_below`` set and the
-    consistency below it, the template is therefore rebuilt from the beats' own P waves, each
-    taken at the lag it matched, and matched again, twice (Woody's adaptive filter,
+    broad wave that matches every beat at one lag). With ``rebuild`` given and the consistency
+    below its ``af_p_consistency``, the template is therefore rebuilt from the beats' own P
+    waves, each taken at the lag it matched, and matched again, twice (Woody's adaptive filter,
     Electroenceph. Clin. Neurophysiol. 1967): ``pr_s`` and ``match`` then come from the rebuilt
-    template, ``correlation`` (and so ``consistency``) always from the median beat's.
+    template, ``correlation`` (and so ``consistency``) always from the median beat's. The rebuilt
+    template's P wave need not start where the median's did (the blend's onset is the earliest
+    P wave's): its onset is delineated on the beats' P waves averaged at their lags, and every
+    PR is read from it (:func:`_aligned_onset`; where that fails, ``timed`` is False).
 
     Parameters
     ----------
@@ -84,8 +98,9 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
     near_only : bool
         Score only the lags within ±20 ms of the median position, which is all ``consistency``
         reads (``pr_s`` and ``match`` then describe that range only; nothing is rebuilt).
-    rebuild_below : float or None
-        Consistency (-1..1) below which the template is rebuilt; None: never.
+    rebuild : MeasureConfig or None
+        Its ``af_p_consistency`` is the consistency (-1..1) below which the template is rebuilt,
+        its P-wave settings delineate the rebuilt template; None: never rebuild.
     positions : (n_beats,) int array or None
         Each beat's place in a repeating group of beats (0: the beat after the group's pause), for
         a rhythm that repeats itself: the rebuilt template is then the P wave of the beats at place
@@ -113,20 +128,53 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
     corr = _best(scores[:, shift - near:shift + near + 1])[1]
     best, match = _best(scores)
     found = AtrialActivity(g["qrs_on"] - g["p_on"] - (best - shift) / fs, corr, match)
-    if near_only or rebuild_below is None or found.consistency is None or found.consistency >= rebuild_below:
+    if near_only or rebuild is None or found.consistency is None or found.consistency >= rebuild.af_p_consistency:
         return found
     if positions is not None and (grouped := _grouped_lags(windows, shift, hi - lo, beats.dominant, positions, lags)):
         best, match = grouped
-        return AtrialActivity(g["qrs_on"] - g["p_on"] - (best - shift) / fs, corr, match)
-    for _ in range(_REBUILDS):
-        matched = np.flatnonzero(match >= _REBUILD_MATCH)
-        if matched.size < 3:
-            break
-        aligned = np.stack([windows[i][int(best[i]):int(best[i]) + hi - lo] for i in matched])
-        if not np.isfinite(aligned).any(axis=0).all():  # a lead no matched beat shows (a page's column)
-            break
-        best, match = _best(_lag_scores(windows, np.nanmedian(aligned, axis=0), beats.dominant, lags))
-    return AtrialActivity(g["qrs_on"] - g["p_on"] - (best - shift) / fs, corr, match)
+    else:
+        for _ in range(_REBUILDS):
+            matched = np.flatnonzero(match >= _REBUILD_MATCH)
+            if matched.size < 3:
+                break
+            aligned = np.stack([windows[i][int(best[i]):int(best[i]) + hi - lo] for i in matched])
+            if not np.isfinite(aligned).any(axis=0).all():  # a lead no matched beat shows (a page's column)
+                break
+            best, match = _best(_lag_scores(windows, np.nanmedian(aligned, axis=0), beats.dominant, lags))
+    # The new template's P wave need not start where the median's did: place its onset.
+    qrs_at = fid + int(round(g["qrs_on"] * fs)) - (lo - shift)  # QRS onset, samples into a window
+    onset = _aligned_onset(windows, best, match, hi - lo, qrs_at, fs, rebuild)
+    timed = bool(np.isfinite(onset))
+    return AtrialActivity(g["qrs_on"] - g["p_on"] - (best - shift + (onset if timed else 0.0)) / fs, corr, match,
+                          timed)
+
+
+def _aligned_onset(windows: np.ndarray, best: np.ndarray, match: np.ndarray, width: int, qrs_at: int, fs: float,
+                   config: MeasureConfig) -> float:
+    """P onset (samples from the template's first sample, may be negative) of the beats' P waves
+    averaged at their lags ``best`` (beats matched >= ``_REBUILD_MATCH``), with ``_ONSET_MARGIN_S``
+    of trace before and up to that much after the template, short of ``_P_GAP_BEFORE_QRS_S``
+    before the QRS of the beat with the shortest PR. NaN when fewer than three beats fit, less
+    than ``_MIN_P_SPAN_S`` of trace is left after the template's start or no P wave is delineated
+    in their average."""
+    before = int(_ONSET_MARGIN_S * fs)
+    used = np.flatnonzero((match >= _REBUILD_MATCH) & np.isfinite(best))
+    used = used[best[used] >= before]
+    if used.size < 3:
+        return np.nan
+    end = min(qrs_at - _P_GAP_BEFORE_QRS_S * fs, windows.shape[1])  # the trace may run to here
+    span = int(min(width + _ONSET_MARGIN_S * fs, end - best[used].max()))
+    if span < _MIN_P_SPAN_S * fs:
+        return np.nan
+    aligned = np.stack([windows[i][int(best[i]) - before:int(best[i]) + span] for i in used])
+    average = np.nanmedian(aligned, axis=0)
+    onset = p_wave_onset(average, (before, before + min(width, span)), fs, config)
+    flat = int(_FLAT_BEFORE_P_S * fs)
+    if onset is None or onset < flat:
+        return np.nan
+    k, leads = int(round(onset)), np.isfinite(average).all(axis=0)
+    drift, wave = (float(np.ptp(part[:, leads], axis=0).sum()) for part in (average[k - flat:k + 1], average[k:]))
+    return onset - before if drift <= _FLAT_FRACTION * wave else np.nan
 
 
 def _grouped_lags(windows: np.ndarray, shift: int, width: int, dominant: np.ndarray, positions: np.ndarray,

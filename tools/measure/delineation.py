@@ -25,7 +25,7 @@ from tools.measure.config import MeasureConfig
 from tools.measure.median_beat import FULL_MEDIAN_BEATS, MedianBeats
 from tools.measure.nanstats import nanmean
 
-__all__ = ["Delineation", "delineate", "p_timing_doubt"]
+__all__ = ["Delineation", "delineate", "p_timing_doubt", "p_wave_onset"]
 
 _QRS_CORE_S = (-0.06, 0.06)     # the steepest point of the QRS lies here around the fiducial
 _CORE_FRACTION = 0.15           # the QRS core: summed slope above this fraction of its peak
@@ -617,16 +617,32 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig,
 
 
 def _p_waves(beat: np.ndarray, baseline: np.ndarray, lo: int, hi: int, lead: dict[str, np.ndarray],
-             tol: float, weights: np.ndarray, fs: float, config: MeasureConfig) -> tuple[float | None, float | None]:
-    """Delineate every lead's P wave in [lo, hi) (filling ``lead``); the global P onset and offset."""
+             tol: float, weights: np.ndarray, fs: float, config: MeasureConfig,
+             peak_window: tuple[int, int] | None = None) -> tuple[float | None, float | None]:
+    """Delineate every lead's P wave in [lo, hi), its peak within ``peak_window`` if given (filling
+    ``lead``); the global P onset and offset."""
     amplitude = np.zeros(len(baseline))
     lead["p_on"][:], lead["p_off"][:] = np.nan, np.nan
     for k in np.flatnonzero(np.isfinite(baseline)):
         lead["p_on"][k], _, lead["p_off"][k], amplitude[k] = _wave_lead(
-            beat[:, k], baseline[k], lo, hi, int(_P_KNEE_SPAN_S * fs), config.min_wave_mv, True, int(_SMOOTH_S * fs))
+            beat[:, k], baseline[k], lo, hi, int(_P_KNEE_SPAN_S * fs), config.min_wave_mv, True, int(_SMOOTH_S * fs),
+            peak_window)
     _drop_weak(lead, ("p_on", "p_off"), amplitude)
     return (_ranked(lead["p_on"], config.lead_rank_onset, False, tol, weights),
             _ranked(lead["p_off"], config.lead_rank_offset, True, _P_OFFSET_TOLERANCE_FACTOR * tol, weights))
+
+
+def p_wave_onset(segment_mv: np.ndarray, peak_window: tuple[int, int], fs_hz: float,
+                 config: MeasureConfig) -> float | None:
+    """Global P onset (samples into ``segment_mv``) of a (n, n_leads) segment that holds a P wave
+    peaking within ``peak_window`` (samples) with trace on both sides (a P wave averaged over beats
+    aligned on it), delineated as the median beat's is; None when no lead shows it above
+    ``min_wave_mv``."""
+    lead = {"p_on": np.full(segment_mv.shape[1], np.nan), "p_off": np.full(segment_mv.shape[1], np.nan)}
+    finite = np.isfinite(segment_mv).all(axis=0)
+    baseline = np.where(finite, segment_mv[0], np.nan)
+    return _p_waves(segment_mv, baseline, 0, len(segment_mv), lead, config.lead_consensus_s * fs_hz,
+                    np.ones(segment_mv.shape[1]), fs_hz, config, peak_window)[0]
 
 
 def p_timing_doubt(delineation: Delineation, p_consistency: float | None, config: MeasureConfig) -> str | None:

@@ -107,7 +107,7 @@ def _beat_fiducials(beats: Beats, d: Delineation, atrial: AtrialActivity, fs: fl
         out.append(BeatFiducials(
             index=i, kind=kind, r_s=t, p_on_s=at("p_on", dominant), p_off_s=at("p_off", dominant),
             qrs_on_s=t + (g["qrs_on"] or 0.0), qrs_off_s=t + (g["qrs_off"] or 0.0), t_off_s=at("t_off", dominant),
-            pr_ms=float(pr * 1000) if np.isfinite(pr) else None))
+            pr_ms=float(pr * 1000) if np.isfinite(pr) and atrial.timed else None))
     return out
 
 
@@ -197,7 +197,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     # (40 Hz): muscle noise above it cost the P waves of simulated sinus arrhythmia their beat-to-
     # beat correlation (0.99 -> 0.79) and made them AF. Whether the median P wave can be timed is
     # still judged at the measurement bandwidth, whose noise the delineated median beat carries.
-    atrial = locate_p_waves(detection, beats, masked, d, rebuild_below=config.af_p_consistency)
+    atrial = locate_p_waves(detection, beats, masked, d, rebuild=config)
     # The rhythm still reads the P waves found; only their timing (P duration, PR) is withheld.
     p_doubt = p_timing_doubt(d, p_consistency(filtered, beats, masked, d), config)
     p_ms = None if p_doubt or beats.detecting_leads is not None else _interval_ms(d.global_s, "p_on", "qrs_on")
@@ -205,7 +205,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     rhythm, rhythm_reason = classify_rhythm(beats, atrial, waves, rates, p_ms, fs, config)
     if rhythm.label is None and rhythm.rr_pattern_beats is not None:
         # Grouped beating whose P waves were lost beat by beat: read them place by place in the group.
-        grouped = locate_p_waves(detection, beats, masked, d, rebuild_below=config.af_p_consistency,
+        grouped = locate_p_waves(detection, beats, masked, d, rebuild=config,
                                  positions=group_positions(beats, rates, fs))
         if (wenckebach := _wenckebach(classify_rhythm(beats, grouped, waves, rates, p_ms, fs, config))) is not None:
             atrial, (rhythm, rhythm_reason) = grouped, wenckebach

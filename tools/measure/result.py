@@ -166,7 +166,8 @@ class BeatFiducials(BaseModel):
     qrs_on_s: float
     qrs_off_s: float
     t_off_s: float | None
-    pr_ms: float | None = Field(description="this beat's own PR (P located by template matching), null without a P")
+    pr_ms: float | None = Field(description="this beat's own PR (P located by template matching), null without a P "
+                                            "or when its onset could not be timed (P waves on the T waves before them)")
 
 
 class Fiducials(BaseModel):
