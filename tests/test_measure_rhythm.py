@@ -173,6 +173,17 @@ def test_p_waves_on_the_t_waves_give_no_beat_pr_but_keep_their_block():
     assert all(b.pr_ms is None for b in result.fiducials.beats)
 
 
+@pytest.mark.parametrize("seed", [128, 149])
+def test_no_beat_pr_where_the_p_onset_is_withheld(seed):
+    """Sinus tachycardias whose P onset is withheld (on the T wave before it, or a 30-ms "P") used
+    to report every beat's PR from that same onset, 72 and 93 ms short."""
+    sim = simulate(sample_config(seed, fs_hz=FS, labels=("sinus_tachycardia",)))
+    result = measure(sim.recording, CONFIG)
+    assert result.rhythm.label == "sinus_tachycardia" and result.global_.pr_ms is None
+    assert "global.pr_ms" in result.not_measurable
+    assert all(b.pr_ms is None for b in result.fiducials.beats)
+
+
 @pytest.mark.parametrize("seed, noisy", [(344, False), (596, False), (71, True)])
 def test_grouped_beating_whose_p_waves_are_lost_is_left_open_not_called_af(seed, noisy):
     """Wenckebach records whose P waves neither beat by beat nor place by place show their PR

@@ -15,6 +15,7 @@ residual (fibrillatory waves, the only sign of AF when a pacemaker makes the RR 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy import ndimage, signal
@@ -55,16 +56,18 @@ class AtrialActivity:
         The correlation at the best lag within ±120 ms (where ``pr_s`` was read): high also when
         the P wave moves from beat to beat (Wenckebach), but a smooth T-wave tail or f wave
         scores well somewhere too, so it only qualifies ``pr_s``.
-    timed : bool
-        ``pr_s`` is timed from a delineated P onset. False when a rebuilt template's P onset could
-        not be placed (its P wave on the T wave before it): ``pr_s`` is then read from the median
-        P onset, off by one unknown constant, so only its beat-to-beat differences are meaningful.
+    onset : "median", "beats" or None
+        Whose P onset ``pr_s`` is timed from: the median beat's (as reliable as that onset is),
+        the beats' own P waves averaged at their lags (a rebuilt template), or none: a rebuilt
+        template's onset could not be placed (its P wave on the T wave before it) and ``pr_s``
+        is read from the median P onset, off by one unknown constant, so only its beat-to-beat
+        differences are meaningful.
     """
 
     pr_s: np.ndarray
     correlation: np.ndarray
     match: np.ndarray
-    timed: bool = True
+    onset: Literal["median", "beats"] | None = "median"
 
     @property
     def consistency(self) -> float | None:
@@ -87,7 +90,7 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
     template, ``correlation`` (and so ``consistency``) always from the median beat's. The rebuilt
     template's P wave need not start where the median's did (the blend's onset is the earliest
     P wave's): its onset is delineated on the beats' P waves averaged at their lags, and every
-    PR is read from it (:func:`_aligned_onset`; where that fails, ``timed`` is False).
+    PR is read from it (:func:`_aligned_onset`; where that fails, ``onset`` is None).
 
     Parameters
     ----------
@@ -146,7 +149,7 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
     onset = _aligned_onset(windows, best, match, hi - lo, qrs_at, fs, rebuild)
     timed = bool(np.isfinite(onset))
     return AtrialActivity(g["qrs_on"] - g["p_on"] - (best - shift + (onset if timed else 0.0)) / fs, corr, match,
-                          timed)
+                          "beats" if timed else None)
 
 
 def _aligned_onset(windows: np.ndarray, best: np.ndarray, match: np.ndarray, width: int, qrs_at: int, fs: float,

@@ -98,6 +98,9 @@ def _global(d: Delineation, median: MedianBeats, leads: tuple[str, ...], rates: 
 
 def _beat_fiducials(beats: Beats, d: Delineation, atrial: AtrialActivity, fs: float) -> list[BeatFiducials]:
     g, out = d.global_s, []
+    # A beat's PR is timed from the median P onset, which is withheld when it cannot be seen (on the
+    # T wave before it, ...), or from a rebuilt template's own onset (locate_p_waves).
+    timed = atrial.onset == "beats" or (atrial.onset == "median" and g["p_on"] is not None)
     for i, (t, kind) in enumerate(zip(beats.times_s(fs), beats.kinds)):
         dominant = kind in "NA"
         pr = atrial.pr_s[i]
@@ -107,7 +110,7 @@ def _beat_fiducials(beats: Beats, d: Delineation, atrial: AtrialActivity, fs: fl
         out.append(BeatFiducials(
             index=i, kind=kind, r_s=t, p_on_s=at("p_on", dominant), p_off_s=at("p_off", dominant),
             qrs_on_s=t + (g["qrs_on"] or 0.0), qrs_off_s=t + (g["qrs_off"] or 0.0), t_off_s=at("t_off", dominant),
-            pr_ms=float(pr * 1000) if np.isfinite(pr) and atrial.timed else None))
+            pr_ms=float(pr * 1000) if np.isfinite(pr) and timed else None))
     return out
 
 
