@@ -35,7 +35,7 @@ _CONSISTENCY_S = 0.02
 _REBUILD_MATCH = 0.4  # beats whose P wave matched at least this well make a rebuilt template
 _REBUILDS = 2
 _ONSET_MARGIN_S = 0.06  # trace kept around a new template's P wave to find its onset
-_P_GAP_BEFORE_QRS_S = 0.02  # ... which ends this far before the QRS onset at the latest ...
+_P_GAP_BEFORE_QRS_S = 0.02  # ... which ends this far before the QRS onset at the latest (as the P search) ...
 _MIN_P_SPAN_S = 0.04  # ... and must hold this much of the template
 _FLAT_BEFORE_P_S = 0.02  # an onset is a P wave's when the trace is flat this long before it ...
 _FLAT_FRACTION = 0.25  # ... (its range, summed over the leads, < this fraction of the wave's after it)
@@ -157,9 +157,10 @@ def _aligned_onset(windows: np.ndarray, best: np.ndarray, match: np.ndarray, wid
     """P onset (samples from the template's first sample, may be negative) of the beats' P waves
     averaged at their lags ``best`` (beats matched >= ``_REBUILD_MATCH``), with ``_ONSET_MARGIN_S``
     of trace before and up to that much after the template, short of ``_P_GAP_BEFORE_QRS_S``
-    before the QRS of the beat with the shortest PR. NaN when fewer than three beats fit, less
-    than ``_MIN_P_SPAN_S`` of trace is left after the template's start or no P wave is delineated
-    in their average."""
+    before the QRS of the beat with the shortest PR, over the leads seen throughout. NaN when fewer
+    than three beats fit, less than ``_MIN_P_SPAN_S`` of trace is left after the template's start,
+    no P wave is delineated in their average, or the trace before its onset is not flat (the P
+    waves on the T waves before them: the onset found is then the T wave's slope)."""
     before = int(_ONSET_MARGIN_S * fs)
     used = np.flatnonzero((match >= _REBUILD_MATCH) & np.isfinite(best))
     used = used[best[used] >= before]
@@ -170,13 +171,16 @@ def _aligned_onset(windows: np.ndarray, best: np.ndarray, match: np.ndarray, wid
     if span < _MIN_P_SPAN_S * fs:
         return np.nan
     aligned = np.stack([windows[i][int(best[i]) - before:int(best[i]) + span] for i in used])
-    average = np.nanmedian(aligned, axis=0)
+    seen = np.isfinite(aligned).any(axis=0).all(axis=0)  # a page's column shows some leads only
+    if not seen.any():
+        return np.nan
+    average = np.nanmedian(aligned[:, :, seen], axis=0)
     onset = p_wave_onset(average, (before, before + min(width, span)), fs, config)
     flat = int(_FLAT_BEFORE_P_S * fs)
     if onset is None or onset < flat:
         return np.nan
-    k, leads = int(round(onset)), np.isfinite(average).all(axis=0)
-    drift, wave = (float(np.ptp(part[:, leads], axis=0).sum()) for part in (average[k - flat:k + 1], average[k:]))
+    k = int(round(onset))
+    drift, wave = (float(np.ptp(part, axis=0).sum()) for part in (average[k - flat:k + 1], average[k:]))
     return onset - before if drift <= _FLAT_FRACTION * wave else np.nan
 
 
