@@ -22,7 +22,7 @@ from scipy import ndimage, signal
 
 from tools.measure.beats import Beats, beat_windows, rhythm_strips
 from tools.measure.config import MeasureConfig
-from tools.measure.delineation import Delineation, p_wave_onset
+from tools.measure.delineation import _P_GAP_BEFORE_QRS_S, Delineation, p_wave_onset
 from tools.measure.median_beat import MedianBeats
 
 __all__ = ["AtrialActivity", "AtrialWaves", "DissociatedP", "LockedWaves", "atrial_waves", "dissociated_p",
@@ -35,8 +35,7 @@ _CONSISTENCY_S = 0.02
 _REBUILD_MATCH = 0.4  # beats whose P wave matched at least this well make a rebuilt template
 _REBUILDS = 2
 _ONSET_MARGIN_S = 0.06  # trace kept around a new template's P wave to find its onset
-_P_GAP_BEFORE_QRS_S = 0.02  # ... which ends this far before the QRS onset at the latest (as the P search) ...
-_MIN_P_SPAN_S = 0.04  # ... and must hold this much of the template
+_MIN_P_SPAN_S = 0.04  # ... which, ending where the P search does before the QRS, must hold this much of the template
 _FLAT_BEFORE_P_S = 0.02  # an onset is a P wave's when the trace is flat this long before it ...
 _FLAT_FRACTION = 0.25  # ... (its range, summed over the leads, < this fraction of the wave's after it)
 

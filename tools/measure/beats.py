@@ -95,7 +95,11 @@ class Beats:
 
 def _combined_energy(filtered_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     """(n_samples,) mean over the leads finite at each instant of :func:`_lead_energies`."""
-    scaled, finite = _lead_energies(filtered_mv, fs_hz)
+    return _mean_energy(*_lead_energies(filtered_mv, fs_hz))
+
+
+def _mean_energy(scaled: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """(n_samples,) mean of the leads' scaled energies over those finite (and scalable) at each instant."""
     counts = (finite & (scaled.max(axis=0) > 0)).sum(axis=1)
     return np.where(counts > 0, np.where(finite, scaled, 0.0).sum(axis=1) / np.maximum(counts, 1), 0.0)
 
@@ -133,9 +137,9 @@ def _qrs_peaks(energy: np.ndarray, fs_hz: float, config: MeasureConfig) -> np.nd
     return peaks[heights >= config.qrs_threshold_fraction * typical]
 
 
-def _contrasted_leads(filtered_mv: np.ndarray, fs_hz: float, config: MeasureConfig) -> np.ndarray:
-    """(n_leads,) bool: the leads whose own energy passes :func:`_qrs_peaks`' noise test."""
-    scaled, finite = _lead_energies(filtered_mv, fs_hz)
+def _contrasted_leads(scaled: np.ndarray, finite: np.ndarray, fs_hz: float, config: MeasureConfig) -> np.ndarray:
+    """(n_leads,) bool: the leads whose own energy (:func:`_lead_energies`) passes :func:`_qrs_peaks`'
+    noise test."""
     return np.array([_qrs_peaks(np.where(finite[:, k], scaled[:, k], 0.0), fs_hz, config).size > 0
                      for k in range(scaled.shape[1])])
 
@@ -274,14 +278,15 @@ def detect_beats(filtered_mv: np.ndarray, fs_hz: float, config: MeasureConfig) -
     Beats
         Possibly empty (flat line, pure NaN): callers flag fewer than 3 beats.
     """
-    energy = _combined_energy(filtered_mv, fs_hz)
+    scaled, finite = _lead_energies(filtered_mv, fs_hz)
+    energy = _mean_energy(scaled, finite)
     peaks, detecting = _qrs_peaks(energy, fs_hz, config), None
     if peaks.size == 0:
         # Leads nearly perpendicular to the QRS (low voltage, some LBBB) show mostly T waves: averaged
         # in, they can bury QRS complexes that other leads show clearly. Those leads alone then detect.
-        contrasted = _contrasted_leads(filtered_mv, fs_hz, config)
+        contrasted = _contrasted_leads(scaled, finite, fs_hz, config)
         if contrasted.sum() >= min(_CONTRAST_LEADS, filtered_mv.shape[1]) and not contrasted.all():
-            energy = _combined_energy(filtered_mv[:, contrasted], fs_hz)
+            energy = _mean_energy(scaled[:, contrasted], finite[:, contrasted])
             peaks, detecting = _qrs_peaks(energy, fs_hz, config), contrasted
     if peaks.size == 0:
         return Beats(np.zeros(0, dtype=int), (), np.zeros(0), energy)
