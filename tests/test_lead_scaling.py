@@ -79,3 +79,15 @@ def test_ludb_as_stored_here_is_normalised_lead_by_lead():
     result = measure(recording, CONFIG)
     assert {"normalized_per_lead", "limb_lead_gain_mismatch"} <= set(result.quality.flags)
     assert result.quality.limb_lead_gains["aVF"] == pytest.approx(1.73, abs=0.05)
+
+
+@pytest.mark.parametrize("seed", [38, 82, 126])
+def test_a_lead_by_lead_normalised_record_keeps_its_p_duration(seed):
+    # Normalising blows a lead of small QRS up to the others' size, and its P wave with it: ranked
+    # against that one P wave, every other lead's was dropped and P read ~30 ms short.
+    sim = simulate(sample_config(seed, fs_hz=500.0))
+    plain, normalised = measure(sim.recording, CONFIG), measure(_normalised(sim.recording), CONFIG)
+    assert "normalized_per_lead" in normalised.quality.flags
+    truth = sim.truth.p_duration_ms
+    assert plain.global_.p_duration_ms == pytest.approx(truth, abs=5.0)
+    assert normalised.global_.p_duration_ms == pytest.approx(truth, abs=5.0)
