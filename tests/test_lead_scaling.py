@@ -7,6 +7,7 @@ from agent.crosscheck import Tolerances, check_claims
 from models.claims import parse_claims
 from tools.measure import MeasureConfig, measure
 from tools.measure.lead_scaling import lead_scaling
+from tools.ludb import LUDB_LEADS, read_ludb_counts_mv
 from tools.measure.statements import AMPLITUDE_CODES
 from tools.record_io import read_record
 from tools.recording import Recording
@@ -79,6 +80,34 @@ def test_ludb_as_stored_here_is_normalised_lead_by_lead():
     result = measure(recording, CONFIG)
     assert {"normalized_per_lead", "limb_lead_gain_mismatch"} <= set(result.quality.flags)
     assert result.quality.limb_lead_gains["aVF"] == pytest.approx(1.73, abs=0.05)
+
+
+def test_ludbs_stored_counts_at_one_gain_give_physical_amplitudes():
+    stem = shared_path("ludb", "data", "1.hea").with_suffix("")
+    recording = read_record(stem.with_suffix(".hea"))
+    restored = recording.with_signal(read_ludb_counts_mv(stem))
+    scaling = lead_scaling(restored.signal_mv, restored.leads, restored.fs_hz)
+    assert scaling.amplitudes_physical
+    # The same waves: each lead is the stored one times its own factor.
+    ratio = restored.signal_mv / np.where(recording.signal_mv == 0, np.nan, recording.signal_mv)
+    assert np.nanstd(ratio, axis=0).max() < 1e-6 and len(set(np.round(np.nanmedian(ratio, axis=0), 3))) > 6
+
+
+def test_counts_are_read_at_one_gain_and_refused_when_they_break_einthoven(tmp_path):
+    import wfdb
+
+    signal = simulate(sample_config(3, fs_hz=500.0)).recording.signal_mv
+    counts = np.round(signal * 1000.0)
+    counts[:, 2] = counts[:, 1] - counts[:, 0]  # III = II - I to the count, as a recorder stores it
+    gains = [float(g) for g in np.ptp(counts, axis=0)]  # each lead stored as if it spanned 1 mV
+    wfdb.wrsamp("same", fs=500, units=["mV"] * 12, sig_name=list(LUDB_LEADS), d_signal=counts.astype(np.int32),
+                fmt=["16"] * 12, adc_gain=gains, baseline=[0] * 12, write_dir=str(tmp_path))
+    np.testing.assert_allclose(read_ludb_counts_mv(tmp_path / "same"), counts / 1000.0)
+    counts[:, 2] = np.round(counts[:, 2] * 1.5)  # lead III rescaled on its own
+    wfdb.wrsamp("broken", fs=500, units=["mV"] * 12, sig_name=list(LUDB_LEADS), d_signal=counts.astype(np.int32),
+                fmt=["16"] * 12, adc_gain=gains, baseline=[0] * 12, write_dir=str(tmp_path))
+    with pytest.raises(ValueError, match="III != II - I"):
+        read_ludb_counts_mv(tmp_path / "broken")
 
 
 @pytest.mark.parametrize("seed", [38, 82, 126])

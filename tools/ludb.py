@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["LUDB_LEADS", "INTERVAL_SPANS", "read_ludb_annotations", "ludb_reference", "ludb_labels"]
+__all__ = ["LUDB_LEADS", "INTERVAL_SPANS", "read_ludb_annotations", "read_ludb_counts_mv", "ludb_reference",
+           "ludb_labels"]
 
 LUDB_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6")
 # Each interval as (start fiducial, end fiducial).
@@ -34,6 +35,29 @@ def read_ludb_annotations(stem: Path) -> dict[str, tuple[np.ndarray, list[str]]]
             ann = wfdb.rdann(str(stem), lead)
             out[lead] = (np.asarray(ann.sample), list(ann.symbol))
     return out
+
+
+_UV_PER_COUNT = 1.0   # assumed: chest-lead peak-to-peak then 2.8 mV, limb 1.6 mV (medians over the 150 records)
+
+
+def read_ludb_counts_mv(stem: Path) -> np.ndarray:
+    """(n_samples, 12) signal of ``stem``'s stored counts at one common gain (``_UV_PER_COUNT``), mV.
+
+    The copy in ../shared/data has every lead's header gain set to its own peak-to-peak, so that
+    each lead, read in mV, spans exactly 1 mV: the leads' relative sizes are lost, and with them
+    every amplitude rule. The counts are untouched (III = II - I holds in them to the count), so
+    one common gain restores the relative sizes; the absolute scale is an assumption. Raises
+    ValueError when the limb-lead counts break Einthoven's law (not such a copy).
+    """
+    import wfdb
+
+    record = wfdb.rdrecord(str(stem), physical=False)
+    counts = record.d_signal.astype(float) - np.asarray(record.baseline, dtype=float)
+    names = [name.lower() for name in record.sig_name]
+    lead_i, lead_ii, lead_iii = (counts[:, names.index(name)] for name in ("i", "ii", "iii"))
+    if np.abs(lead_iii - (lead_ii - lead_i)).max() > 1.0:
+        raise ValueError(f"{stem}: III != II - I in the stored counts, so they are not on one common scale")
+    return counts * _UV_PER_COUNT / 1000.0
 
 
 def _waves(samples: np.ndarray, symbols: list[str]) -> list[tuple[str, int, int, int]]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tools.ludb import INTERVAL_SPANS, ludb_labels, ludb_reference, read_ludb_annotations
+from tools.ludb import INTERVAL_SPANS, ludb_labels, ludb_reference, read_ludb_annotations, read_ludb_counts_mv
 
 __all__ = ["add_parser", "INTERVALS", "IEC_LIMITS_MS"]
 
@@ -148,7 +148,9 @@ _LABEL_CHECKS = {"af": "af", "avb1": "av_block_1", "avb1_annotated": "av_block_1
 def bench_ludb(root: Path) -> dict[str, Any]:
     """Interval errors (ours and NeuroKit2, by parity half), the five worst records per half and
     interval (ours vs ``global_rank2``), our QRS error split by LUDB's left ventricular hypertrophy
-    label, label agreement on LUDB and our rhythm labels counted under LUDB's rhythm."""
+    label, label agreement on LUDB and our rhythm labels counted under LUDB's rhythm; under
+    ``common_gain``, our intervals and LVH statement with the leads' relative sizes restored
+    (:func:`tools.ludb.read_ludb_counts_mv`: this copy has every lead normalised to 1 mV)."""
     from tools.measure import MeasureConfig, measure
     from tools.record_io import read_record
 
@@ -160,6 +162,8 @@ def bench_ludb(root: Path) -> dict[str, Any]:
     qrs_by_lvh = {half: {"lvh": [], "no_lvh": []} for half in ("even", "odd")}
     rhythms: dict[str, dict[str, int]] = {}
     abstained: dict[str, list[tuple[int, str]]] = {"even": [], "odd": []}
+    common = {half: {k: [] for k in INTERVALS} for half in ("even", "odd")}
+    lvh: dict[str, list[bool]] = {"true": [], "pred": []}
     for rec_id in sorted(labels):
         stem = root / "data" / str(rec_id)
         if not stem.with_suffix(".hea").exists():
@@ -186,6 +190,12 @@ def bench_ludb(root: Path) -> dict[str, Any]:
                 for k in INTERVALS:
                     if np.isfinite(ref[k]):
                         errs[(who, half, ref_name)][k].append(values[k] - ref[k])
+        restored = measure(recording.with_signal(read_ludb_counts_mv(stem)), config)
+        for k, value in _ours(restored).items():
+            if np.isfinite(refs["global_rank2"][k]):
+                common[half][k].append(value - refs["global_rank2"][k])
+        lvh["true"].append(labels[rec_id]["lvh"])
+        lvh["pred"].append("lvh" in {s.code for s in restored.statements})
         codes = {s.code for s in result.statements}
         lab, ref = labels[rec_id], refs["global_rank2"]
         # LUDB's diagnoses and its own annotations disagree on some records (first-degree block
@@ -224,6 +234,9 @@ def bench_ludb(root: Path) -> dict[str, Any]:
                               intervals[f"{who}/{half}/global_rank2"].items()}
             for who in ("ours", "neurokit2") for half in ("even", "odd")},
         "abstained_pr_ours": abstained,
+        "common_gain": {"intervals": {f"ours/{half}/global_rank2": _error_stats(e, IEC_LIMITS_MS)
+                                      for half, e in common.items()},
+                        "lvh_voltage_vs_ludb_lvh": _se_sp(lvh["true"], lvh["pred"])},
     }
 
 
@@ -553,6 +566,7 @@ def run(args: argparse.Namespace) -> int:
         rows += [(f"digitized/{key}", value) for key, value in figures["digitized"]["intervals"].items()]
     if "ludb" in figures:
         rows += [(f"ludb/{key}", value) for key, value in figures["ludb"]["intervals"].items()]
+        rows += [(f"ludb_common_gain/{key}", value) for key, value in figures["ludb"]["common_gain"]["intervals"].items()]
     for name, stats in rows:
         table.add_row(name, *(_cell(stats[k]) for k in INTERVALS))
     console.print(table)
