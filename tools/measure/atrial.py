@@ -34,6 +34,7 @@ _SEARCH_S = 0.12  # a P wave may sit this far from its median position (PR drift
 _CONSISTENCY_S = 0.02
 _REBUILD_MATCH = 0.4  # beats whose P wave matched at least this well make a rebuilt template
 _REBUILDS = 2
+_MIN_TEMPLATE_BEATS = 3  # a rebuilt template keeps only the leads this many matched beats show
 _ONSET_MARGIN_S = 0.06  # trace kept around a new template's P wave to find its onset
 _MIN_P_SPAN_S = 0.04  # ... which, ending where the P search does before the QRS, must hold this much of the template
 _FLAT_BEFORE_P_S = 0.02  # an onset is a P wave's when the trace is flat this long before it ...
@@ -140,9 +141,12 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
             if matched.size < 3:
                 break
             aligned = np.stack([windows[i][int(best[i]):int(best[i]) + hi - lo] for i in matched])
-            if not np.isfinite(aligned).any(axis=0).all():  # a lead no matched beat shows (a page's column)
+            # A page's column shows its leads in 2-3 beats: a lead fewer beats show is one beat's P wave.
+            shown = np.isfinite(aligned).all(axis=1).sum(axis=0) >= _MIN_TEMPLATE_BEATS
+            if not shown.any():
                 break
-            best, match = _best(_lag_scores(windows, np.nanmedian(aligned, axis=0), beats.dominant, lags))
+            template = np.where(shown, np.nanmedian(np.where(shown, aligned, 0.0), axis=0), np.nan)
+            best, match = _best(_lag_scores(windows, template, beats.dominant, lags))
     # The new template's P wave need not start where the median's did: place its onset.
     qrs_at = fid + int(round(g["qrs_on"] * fs)) - (lo - shift)  # QRS onset, samples into a window
     onset = _aligned_onset(windows, best, match, hi - lo, qrs_at, fs, rebuild)
@@ -204,12 +208,14 @@ def _grouped_lags(windows: np.ndarray, shift: int, width: int, dominant: np.ndar
 
 def _lag_scores(windows: np.ndarray, template: np.ndarray, dominant: np.ndarray, lags: range) -> np.ndarray:
     """(n_beats, n_lags_total) correlation of each dominant beat's window with ``template`` at
-    ``lags`` (samples into the window), over the leads finite in that window; NaN elsewhere."""
+    ``lags`` (samples into the window), over the leads finite in that window and in the template
+    (a rebuilt one leaves out leads few beats show); NaN elsewhere."""
     width = template.shape[0]
     template = template - template.mean(axis=0)
     scores = np.full((windows.shape[0], windows.shape[1] - width + 1), np.nan)
+    in_template = np.isfinite(template).all(axis=0)
     for i in np.flatnonzero(dominant):
-        leads = np.isfinite(windows[i]).all(axis=0)
+        leads = np.isfinite(windows[i]).all(axis=0) & in_template
         if leads.any():
             for k in lags:
                 scores[i, k] = _corr(windows[i][k:k + width, leads], template[:, leads])
