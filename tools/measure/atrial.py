@@ -34,7 +34,7 @@ _SEARCH_S = 0.12  # a P wave may sit this far from its median position (PR drift
 _CONSISTENCY_S = 0.02
 _REBUILD_MATCH = 0.4  # beats whose P wave matched at least this well make a rebuilt template
 _REBUILDS = 2
-_MIN_TEMPLATE_BEATS = 3  # a rebuilt template keeps only the leads this many matched beats show
+_MIN_TEMPLATE_BEATS = 2  # a rebuilt template keeps only the leads this many matched beats show
 _ONSET_MARGIN_S = 0.06  # trace kept around a new template's P wave to find its onset
 _MIN_P_SPAN_S = 0.04  # ... which, ending where the P search does before the QRS, must hold this much of the template
 _FLAT_BEFORE_P_S = 0.02  # an onset is a P wave's when the trace is flat this long before it ...
@@ -141,7 +141,7 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
             if matched.size < 3:
                 break
             aligned = np.stack([windows[i][int(best[i]):int(best[i]) + hi - lo] for i in matched])
-            # A page's column shows its leads in 2-3 beats: a lead fewer beats show is one beat's P wave.
+            # A page's column shows its leads in 2-3 beats: a lead one matched beat shows is that beat's P wave.
             shown = np.isfinite(aligned).all(axis=1).sum(axis=0) >= _MIN_TEMPLATE_BEATS
             if not shown.any():
                 break
