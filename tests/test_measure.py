@@ -118,6 +118,25 @@ def test_statements_found_with_evidence(labels, code):
     assert all(s.code in LABELS for s in result.statements)
 
 
+@pytest.mark.parametrize("labels", [("lbbb",), ("rbbb",)])
+def test_discordant_st_t_changes_of_a_bundle_branch_block_are_called_secondary(labels):
+    found = {s.code: s for s in measure(_sim(9, labels).recording, CONFIG).statements}
+    assert labels[0] in found and {"st_depression", "t_inversion"} <= set(found)
+    for code in ("st_depression", "t_inversion"):
+        assert "secondary to the block" in found[code].criteria, code
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_injury_current_with_a_bundle_branch_block_is_not_called_secondary(seed):
+    # The simulated injury current is concordant with the terminal QRS in some of its leads.
+    statements = measure(_sim(seed, ("lbbb", "st_elevation_inferior")).recording, CONFIG).statements
+    elevation = [s for s in statements if s.code == "st_elevation_inferior"]
+    assert "lbbb" in {s.code for s in statements}
+    assert elevation and "secondary" not in elevation[0].criteria
+    plain = measure(_sim(seed, ("st_elevation_inferior",)).recording, CONFIG).statements
+    assert not any("secondary" in s.criteria for s in plain)
+
+
 @pytest.mark.parametrize("waves_mv,expected_mv", [
     ((0.3, -0.6, 0.9), 0.9),    # rsR' (RBBB in V1): the R'
     ((0.2, -1.0), -1.0),        # rS (LBBB in V1): the S, whatever ST follows

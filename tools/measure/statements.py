@@ -30,6 +30,10 @@ _PRECORDIAL = ("V1", "V2", "V3", "V4", "V5", "V6")
 _T_INVERSION_MV = -0.1
 _T_INVERSION_EXEMPT = ("aVR", "III", "V1")
 _IVCD_QRS_MS = 110.0
+# ST/T statements and the per-lead value each reads (evidence key f"{lead}_{suffix}").
+_REPOLARISATION = {"st_elevation_inferior": "st_j60_mv", "st_elevation_anterior": "st_j60_mv",
+                   "st_elevation_lateral": "st_j60_mv", "st_depression": "st_j60_mv", "t_inversion": "t_mv"}
+_EXCESSIVE_DISCORDANT_ST_MV = 0.5  # discordant ST elevation this high is one of Sgarbossa's ischaemia criteria
 # Rules with a threshold in mV, and the normal ECG that needs them all absent: not applied when the
 # record's amplitudes are not physical.
 AMPLITUDE_CODES = ("lvh", "low_voltage", "st_elevation_inferior", "st_elevation_anterior", "st_elevation_lateral",
@@ -172,6 +176,30 @@ def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig, beat_t
     return out
 
 
+def _secondary(repolarisation: list[Statement], conduction: list[Statement],
+               terminal_mv: dict[str, float]) -> list[Statement]:
+    """``repolarisation`` statements, those whose every lead deviates against its terminal QRS
+    (``terminal_mv``, mV) in a bundle-branch block saying so: a block repolarises discordantly,
+    and its ischaemia criteria (Sgarbossa et al., NEJM 1996) read concordant ST shifts or a
+    discordant ST elevation of at least ``_EXCESSIVE_DISCORDANT_ST_MV``."""
+    block = next((s.code for s in conduction if s.code in ("lbbb", "rbbb")), None)
+    if block is None:
+        return repolarisation
+    out = []
+    for st in repolarisation:
+        leads, key = st.evidence.leads, _REPOLARISATION[st.code]
+        deviations = [(st.evidence.values.get(f"{ld}_{key}"), terminal_mv.get(ld)) for ld in leads]
+        if leads and all(d is not None and t is not None and d * t < 0 and d < _EXCESSIVE_DISCORDANT_ST_MV
+                         for d, t in deviations):
+            st = st.model_copy(update={"criteria": f"{st.criteria}; opposite to the terminal QRS in each of these "
+                                                   f"leads, as {label(block).name} repolarises: secondary to the "
+                                                   f"block, not by itself ischaemia (Sgarbossa: concordant ST "
+                                                   f"shifts, or discordant ST elevation >= "
+                                                   f"{_EXCESSIVE_DISCORDANT_ST_MV:g} mV)"})
+        out.append(st)
+    return out
+
+
 def make_statements(g: GlobalMeasurements, rhythm: Rhythm, rows: list[LeadMeasurement],
                     terminal_mv: dict[str, float], config: MeasureConfig, beat_times_s: list[float], *,
                     amplitudes_physical: bool = True) -> list[Statement]:
@@ -186,7 +214,7 @@ def make_statements(g: GlobalMeasurements, rhythm: Rhythm, rows: list[LeadMeasur
     by_lead = {row.lead: row for row in rows}
     out = _rhythm(g, rhythm, config, beat_times_s) + _conduction(g, by_lead, terminal_mv, config) + _axis(g)
     if amplitudes_physical:
-        out += _voltage(by_lead, config) + _st_segment(by_lead, config)
+        out += _voltage(by_lead, config) + _secondary(_st_segment(by_lead, config), out, terminal_mv)
     if rhythm.label == "sinus_rhythm" and not abnormal_codes(out) and amplitudes_physical \
             and "normal_axis" in {s.code for s in out} and normal_ecg_gap(g, by_lead) is None:
         out.append(_st("normal_ecg", "sinus rhythm, normal axis, no abnormal statement, all 12 leads usable "
