@@ -188,8 +188,9 @@ def test_no_beat_pr_where_the_p_onset_is_withheld(seed):
 def test_grouped_beating_whose_p_waves_are_lost_is_left_open_not_called_af(seed, noisy):
     """Wenckebach records whose P waves neither beat by beat nor place by place show their PR
     lengthening (P waves on the T waves before them; noisy 71's P waves match 0.42, which fell
-    from 0.44 when the QRS onset of its low-passed leads moved 2 ms) used to read AF. Their RRs repeat every group, which AF's do not: the rhythm is left open, the reason says
-    why, and no beat is counted a PAC."""
+    from 0.44 when the QRS onset of its low-passed leads moved 2 ms) used to read AF. Their RRs
+    repeat every group, which AF's do not: the rhythm is left open, the reason says why, and no
+    beat is counted a PAC."""
     config = sample_config(seed, fs_hz=500.0, labels=("av_block_2_wenckebach",), noisy=noisy)
     result = measure(simulate(config).recording, CONFIG)
     rhythm = result.rhythm

@@ -22,7 +22,7 @@ from scipy import ndimage, signal
 
 from tools.measure.beats import Beats, beat_windows, rhythm_strips
 from tools.measure.config import MeasureConfig
-from tools.measure.delineation import _P_GAP_BEFORE_QRS_S, Delineation, p_wave_onset
+from tools.measure.delineation import P_GAP_BEFORE_QRS_S, Delineation, p_wave_onset
 from tools.measure.median_beat import MedianBeats
 
 __all__ = ["AtrialActivity", "AtrialWaves", "DissociatedP", "LockedWaves", "atrial_waves", "dissociated_p",
@@ -145,7 +145,8 @@ def locate_p_waves(filtered_mv: np.ndarray, beats: Beats, median: MedianBeats,
             shown = np.isfinite(aligned).all(axis=1).sum(axis=0) >= _MIN_TEMPLATE_BEATS
             if not shown.any():
                 break
-            template = np.where(shown, np.nanmedian(np.where(shown, aligned, 0.0), axis=0), np.nan)
+            template = np.full(aligned.shape[1:], np.nan)
+            template[:, shown] = np.nanmedian(aligned[:, :, shown], axis=0)
             best, match = _best(_lag_scores(windows, template, beats.dominant, lags))
     # The new template's P wave need not start where the median's did: place its onset.
     qrs_at = fid + int(round(g["qrs_on"] * fs)) - (lo - shift)  # QRS onset, samples into a window
@@ -159,7 +160,7 @@ def _aligned_onset(windows: np.ndarray, best: np.ndarray, match: np.ndarray, wid
                    config: MeasureConfig) -> float:
     """P onset (samples from the template's first sample, may be negative) of the beats' P waves
     averaged at their lags ``best`` (beats matched >= ``_REBUILD_MATCH``), with ``_ONSET_MARGIN_S``
-    of trace before and up to that much after the template, short of ``_P_GAP_BEFORE_QRS_S``
+    of trace before and up to that much after the template, short of ``P_GAP_BEFORE_QRS_S``
     before the QRS of the beat with the shortest PR, over the leads seen throughout. NaN when fewer
     than three beats fit, less than ``_MIN_P_SPAN_S`` of trace is left after the template's start,
     no P wave is delineated in their average, or the trace before its onset is not flat (the P
@@ -169,7 +170,7 @@ def _aligned_onset(windows: np.ndarray, best: np.ndarray, match: np.ndarray, wid
     used = used[best[used] >= before]
     if used.size < 3:
         return np.nan
-    end = min(qrs_at - _P_GAP_BEFORE_QRS_S * fs, windows.shape[1])  # the trace may run to here
+    end = min(qrs_at - P_GAP_BEFORE_QRS_S * fs, windows.shape[1])  # the trace may run to here
     span = int(min(width + _ONSET_MARGIN_S * fs, end - best[used].max()))
     if span < _MIN_P_SPAN_S * fs:
         return np.nan

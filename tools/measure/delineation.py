@@ -25,7 +25,7 @@ from tools.measure.config import MeasureConfig
 from tools.measure.median_beat import FULL_MEDIAN_BEATS, MedianBeats
 from tools.measure.nanstats import nanmean
 
-__all__ = ["Delineation", "delineate", "p_timing_doubt", "p_wave_onset"]
+__all__ = ["P_GAP_BEFORE_QRS_S", "Delineation", "delineate", "p_timing_doubt", "p_wave_onset"]
 
 _QRS_CORE_S = (-0.06, 0.06)     # the steepest point of the QRS lies here around the fiducial
 _CORE_FRACTION = 0.15           # the QRS core: summed slope above this fraction of its peak
@@ -48,7 +48,7 @@ _P_KNEE_SPAN_S = 0.10
 # 30 % two even records improved and one, 138, read a T-P merge as a hump: +16 ms).
 _P_HUMP_FRACTION = 0.5
 _P_NOTCH_SPAN_FRACTION = 0.6
-_P_GAP_BEFORE_QRS_S = 0.02
+P_GAP_BEFORE_QRS_S = 0.02
 # Lead P offsets spread more than onsets: the left atrium, last to depolarise, ends the P wave in
 # I, aVL and aVR up to 40 ms after the inferior leads (LUDB 106), which the plain consensus rejected.
 _P_OFFSET_TOLERANCE_FACTOR = 1.5
@@ -597,9 +597,9 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig,
     t_peak_limit = int(round(on + _T_PEAK_MAX_S * fs))
     glob["t_off"] = _t_waves(beat, baseline, t_lo, t_hi, t_peak_limit, lead, tol, weights, fs, config)
     # The P wave lies after the previous beat's T wave (T end one RR earlier).
-    p_lo, p_hi = max(0, int(round(on - config.max_pr_s * fs))), int(round(on - _P_GAP_BEFORE_QRS_S * fs))
+    p_lo, p_hi = max(0, int(round(on - config.max_pr_s * fs))), int(round(on - P_GAP_BEFORE_QRS_S * fs))
     if glob["t_off"] is not None:
-        p_lo = max(p_lo, int(round(glob["t_off"] - rr * fs + _P_GAP_BEFORE_QRS_S * fs)))
+        p_lo = max(p_lo, int(round(glob["t_off"] - rr * fs + P_GAP_BEFORE_QRS_S * fs)))
     glob["p_on"], glob["p_off"] = _p_waves(beat, baseline, p_lo, p_hi, lead, tol, weights, fs, config)
     p_doubt = None
     if glob["p_on"] is not None and glob["p_on"] <= p_lo:

@@ -30,9 +30,6 @@ _PRECORDIAL = ("V1", "V2", "V3", "V4", "V5", "V6")
 _T_INVERSION_MV = -0.1
 _T_INVERSION_EXEMPT = ("aVR", "III", "V1")
 _IVCD_QRS_MS = 110.0
-# ST/T statements and the per-lead value each reads (evidence key f"{lead}_{suffix}").
-_REPOLARISATION = {"st_elevation_inferior": "st_j60_mv", "st_elevation_anterior": "st_j60_mv",
-                   "st_elevation_lateral": "st_j60_mv", "st_depression": "st_j60_mv", "t_inversion": "t_mv"}
 _EXCESSIVE_DISCORDANT_ST_MV = 0.5  # discordant ST elevation this high is one of Sgarbossa's ischaemia criteria
 # Rules with a threshold in mV, and the normal ECG that needs them all absent: not applied when the
 # record's amplitudes are not physical.
@@ -119,7 +116,8 @@ def _voltage(rows: dict[str, LeadMeasurement], config: MeasureConfig) -> list[St
     return out
 
 
-def _st_segment(rows: dict[str, LeadMeasurement], config: MeasureConfig) -> list[Statement]:
+def _st_segment(rows: dict[str, LeadMeasurement], config: MeasureConfig, block: str | None,
+                terminal_mv: dict[str, float]) -> list[Statement]:
     out = []
     for code, territory in TERRITORIES.items():
         hits = {}
@@ -129,22 +127,36 @@ def _st_segment(rows: dict[str, LeadMeasurement], config: MeasureConfig) -> list
             if st is not None and st >= limit:
                 hits[ld] = st
         if len(hits) >= 2:
-            out.append(_st(code, "ST at J+60 ms above threshold in >= 2 leads of the territory",
-                           leads=list(hits), values={f"{ld}_st_j60_mv": v for ld, v in hits.items()},
-                           threshold=f">= {config.st_elevation_mv:g} mV ({config.st_elevation_v2v3_mv:g} in V2-V3)"))
+            out.append(_repolarisation(code, "ST at J+60 ms above threshold in >= 2 leads of the territory", hits,
+                                       "st_j60_mv", f">= {config.st_elevation_mv:g} mV ({config.st_elevation_v2v3_mv:g} "
+                                                    "in V2-V3)", block, terminal_mv))
     depressed = {ld: _val(rows, ld, "st_j60_mv") for ld in rows if ld not in ("aVR", "V1")}
     depressed = {ld: v for ld, v in depressed.items() if v is not None and v <= -config.st_depression_mv}
     if len(depressed) >= 2:
-        out.append(_st("st_depression", "ST at J+60 ms depressed in >= 2 leads (aVR and V1 excluded)",
-                       leads=list(depressed), values={f"{ld}_st_j60_mv": v for ld, v in depressed.items()},
-                       threshold=f"<= -{config.st_depression_mv:g} mV"))
+        out.append(_repolarisation("st_depression", "ST at J+60 ms depressed in >= 2 leads (aVR and V1 excluded)",
+                                   depressed, "st_j60_mv", f"<= -{config.st_depression_mv:g} mV", block, terminal_mv))
     inverted = {ld: _val(rows, ld, "t_mv") for ld in rows if ld not in _T_INVERSION_EXEMPT}
     inverted = {ld: v for ld, v in inverted.items() if v is not None and v <= _T_INVERSION_MV}
     if len(inverted) >= 2:
-        out.append(_st("t_inversion", "T wave inverted in >= 2 leads (aVR, III, V1 excluded)",
-                       leads=list(inverted), values={f"{ld}_t_mv": v for ld, v in inverted.items()},
-                       threshold=f"<= {_T_INVERSION_MV:g} mV"))
+        out.append(_repolarisation("t_inversion", "T wave inverted in >= 2 leads (aVR, III, V1 excluded)", inverted,
+                                   "t_mv", f"<= {_T_INVERSION_MV:g} mV", block, terminal_mv))
     return out
+
+
+def _repolarisation(code: str, criteria: str, changes_mv: dict[str, float], field: str, threshold: str,
+                    block: str | None, terminal_mv: dict[str, float]) -> Statement:
+    """An ST or T statement over the leads of ``changes_mv`` (their ``field``, mV). In a bundle-branch
+    ``block``, when every lead deviates against its terminal QRS (``terminal_mv``) its criteria say
+    so: a block repolarises discordantly, and its ischaemia criteria (Sgarbossa et al., NEJM 1996)
+    read concordant ST shifts or a discordant ST elevation of at least ``_EXCESSIVE_DISCORDANT_ST_MV``."""
+    if block is not None and all(
+            (terminal := terminal_mv.get(ld)) is not None and v * terminal < 0 and v < _EXCESSIVE_DISCORDANT_ST_MV
+            for ld, v in changes_mv.items()):
+        criteria += (f"; opposite to the terminal QRS in each of these leads, as {label(block).name} repolarises: "
+                     f"secondary to the block, not by itself ischaemia (Sgarbossa: concordant ST shifts, or "
+                     f"discordant ST elevation >= {_EXCESSIVE_DISCORDANT_ST_MV:g} mV)")
+    return _st(code, criteria, leads=list(changes_mv), values={f"{ld}_{field}": v for ld, v in changes_mv.items()},
+               threshold=threshold)
 
 
 def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig, beat_times_s: list[float]) -> list[Statement]:
@@ -176,30 +188,6 @@ def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig, beat_t
     return out
 
 
-def _secondary(repolarisation: list[Statement], conduction: list[Statement],
-               terminal_mv: dict[str, float]) -> list[Statement]:
-    """``repolarisation`` statements, those whose every lead deviates against its terminal QRS
-    (``terminal_mv``, mV) in a bundle-branch block saying so: a block repolarises discordantly,
-    and its ischaemia criteria (Sgarbossa et al., NEJM 1996) read concordant ST shifts or a
-    discordant ST elevation of at least ``_EXCESSIVE_DISCORDANT_ST_MV``."""
-    block = next((s.code for s in conduction if s.code in ("lbbb", "rbbb")), None)
-    if block is None:
-        return repolarisation
-    out = []
-    for st in repolarisation:
-        leads, key = st.evidence.leads, _REPOLARISATION[st.code]
-        deviations = [(st.evidence.values.get(f"{ld}_{key}"), terminal_mv.get(ld)) for ld in leads]
-        if leads and all(d is not None and t is not None and d * t < 0 and d < _EXCESSIVE_DISCORDANT_ST_MV
-                         for d, t in deviations):
-            st = st.model_copy(update={"criteria": f"{st.criteria}; opposite to the terminal QRS in each of these "
-                                                   f"leads, as {label(block).name} repolarises: secondary to the "
-                                                   f"block, not by itself ischaemia (Sgarbossa: concordant ST "
-                                                   f"shifts, or discordant ST elevation >= "
-                                                   f"{_EXCESSIVE_DISCORDANT_ST_MV:g} mV)"})
-        out.append(st)
-    return out
-
-
 def make_statements(g: GlobalMeasurements, rhythm: Rhythm, rows: list[LeadMeasurement],
                     terminal_mv: dict[str, float], config: MeasureConfig, beat_times_s: list[float], *,
                     amplitudes_physical: bool = True) -> list[Statement]:
@@ -214,7 +202,8 @@ def make_statements(g: GlobalMeasurements, rhythm: Rhythm, rows: list[LeadMeasur
     by_lead = {row.lead: row for row in rows}
     out = _rhythm(g, rhythm, config, beat_times_s) + _conduction(g, by_lead, terminal_mv, config) + _axis(g)
     if amplitudes_physical:
-        out += _voltage(by_lead, config) + _secondary(_st_segment(by_lead, config), out, terminal_mv)
+        block = next((s.code for s in out if s.code in ("lbbb", "rbbb")), None)
+        out += _voltage(by_lead, config) + _st_segment(by_lead, config, block, terminal_mv)
     if rhythm.label == "sinus_rhythm" and not abnormal_codes(out) and amplitudes_physical \
             and "normal_axis" in {s.code for s in out} and normal_ecg_gap(g, by_lead) is None:
         out.append(_st("normal_ecg", "sinus rhythm, normal axis, no abnormal statement, all 12 leads usable "
