@@ -96,6 +96,14 @@ def test_left_ventricular_hypertrophy_label_is_read():
     assert 40 <= sum(lab["lvh"] for lab in labels.values()) <= 110
 
 
+@pytest.mark.shared_data
+def test_stemi_label_is_read_without_suspected_nstemi():
+    """LUDB 7 lists "Stemi: anterior wall"; LUDB 11 only "Undefined ischemia/scar/supp.nstemi"."""
+    labels = ludb_labels(shared_path("ludb", "ludb.csv"))
+    assert labels[7]["stemi"] and not labels[11]["stemi"]
+    assert sum(lab["stemi"] for lab in labels.values()) == 6
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_bundle_branch_blocks_are_not_confused(ludb_measured):

@@ -141,7 +141,8 @@ def ludb_reference(annotations: dict[str, tuple[np.ndarray, list[str]]], fs_hz: 
 
 def ludb_labels(csv_path: Path) -> dict[int, dict[str, Any]]:
     """Per record id: af, flutter, av_block_1, rbbb, lbbb (complete), pacing, pac and pvc (an atrial or
-    a ventricular extrasystole listed), lvh (left ventricular hypertrophy listed) (bools), axis class
+    a ventricular extrasystole listed), lvh (left ventricular hypertrophy listed), stemi (an ischaemia line
+    starting "Stemi:"; "supp.nstemi" lines do not count) (bools), axis class
     (str or None) and the rhythm as written (str; several lines joined by " + ")."""
     import csv
     import re
@@ -160,6 +161,7 @@ def ludb_labels(csv_path: Path) -> dict[int, dict[str, Any]]:
                 "pac": "atrial extrasystole" in row["Extrasystolies"].lower(),
                 "pvc": "ventricular extrasystole" in row["Extrasystolies"].lower(),
                 "lvh": "left ventricular hypertrophy" in row["Hypertrophies"].lower(),
+                "stemi": any(line.strip().lower().startswith("stemi:") for line in row["Ischemia"].splitlines()),
                 "axis": axis.split(":")[-1].strip() if axis else None,
                 "rhythm": " + ".join(line.strip() for line in row["Rhythms"].splitlines() if line.strip())}
     return out

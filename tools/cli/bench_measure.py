@@ -149,7 +149,7 @@ def bench_ludb(root: Path) -> dict[str, Any]:
     """Interval errors (ours and NeuroKit2, by parity half), the five worst records per half and
     interval (ours vs ``global_rank2``), our QRS error split by LUDB's left ventricular hypertrophy
     label, label agreement on LUDB and our rhythm labels counted under LUDB's rhythm; under
-    ``common_gain``, our intervals and LVH statement with the leads' relative sizes restored
+    ``common_gain``, our intervals, LVH and ST elevation statements with the leads' relative sizes restored
     (:func:`tools.ludb.read_ludb_counts_mv`: this copy has every lead normalised to 1 mV)."""
     from tools.measure import MeasureConfig, measure
     from tools.record_io import read_record
@@ -163,7 +163,7 @@ def bench_ludb(root: Path) -> dict[str, Any]:
     rhythms: dict[str, dict[str, int]] = {}
     abstained: dict[str, list[tuple[int, str]]] = {"even": [], "odd": []}
     common = {half: {k: [] for k in INTERVALS} for half in ("even", "odd")}
-    lvh: dict[str, list[bool]] = {"true": [], "pred": []}
+    by_gain: dict[str, list[bool]] = {f"{key}_{end}": [] for key in ("lvh", "stemi") for end in ("true", "pred")}
     for rec_id in sorted(labels):
         stem = root / "data" / str(rec_id)
         if not stem.with_suffix(".hea").exists():
@@ -194,8 +194,11 @@ def bench_ludb(root: Path) -> dict[str, Any]:
         for k, value in _ours(restored).items():
             if np.isfinite(refs["global_rank2"][k]):
                 common[half][k].append(value - refs["global_rank2"][k])
-        lvh["true"].append(labels[rec_id]["lvh"])
-        lvh["pred"].append("lvh" in {s.code for s in restored.statements})
+        restored_codes = {s.code for s in restored.statements}
+        for key, pred in (("lvh", "lvh" in restored_codes),
+                          ("stemi", any(code.startswith("st_elevation") for code in restored_codes))):
+            by_gain[f"{key}_true"].append(labels[rec_id][key])
+            by_gain[f"{key}_pred"].append(pred)
         codes = {s.code for s in result.statements}
         lab, ref = labels[rec_id], refs["global_rank2"]
         # LUDB's diagnoses and its own annotations disagree on some records (first-degree block
@@ -236,7 +239,8 @@ def bench_ludb(root: Path) -> dict[str, Any]:
         "abstained_pr_ours": abstained,
         "common_gain": {"intervals": {f"ours/{half}/global_rank2": _error_stats(e, IEC_LIMITS_MS)
                                       for half, e in common.items()},
-                        "lvh_voltage_vs_ludb_lvh": _se_sp(lvh["true"], lvh["pred"])},
+                        "lvh_voltage_vs_ludb_lvh": _se_sp(by_gain["lvh_true"], by_gain["lvh_pred"]),
+                        "st_elevation_vs_ludb_stemi": _se_sp(by_gain["stemi_true"], by_gain["stemi_pred"])},
     }
 
 
@@ -338,15 +342,16 @@ def _codes(result: Any) -> set[str]:
 def bench_pages(n_records: int) -> dict[str, Any]:
     """The simulated records as default 200-DPI 3x4+1 pages read by a perfect digitizer (each page's
     own plotted samples, ``masked``) beside the records themselves: rate right (within 10 % or 5
-    bpm), rhythm label agreement and pages stating PVCs the record does not have; what the page
-    layout alone (four leads at a time, 2.5 s each, and the rhythm strip) costs the beat analysis."""
+    bpm), rhythm label agreement, pages stating PVCs or an ST elevation the record does not have; what
+    the page layout alone (four leads at a time, 2.5 s each, and the rhythm strip) costs the beat analysis."""
     from tools.benchmarking import rate_right
     from tools.measure import MeasureConfig, measure
     from tools.render import RenderConfig, render
     from tools.simulate import sample_config, simulate
 
     config, render_config = MeasureConfig(), RenderConfig()
-    counts = {path: {"rate_right": 0, "rhythm_right": 0, "false_pvc": 0} for path in ("direct", "page")}
+    counts = {path: {"rate_right": 0, "rhythm_right": 0, "false_pvc": 0, "false_st_elevation": 0}
+              for path in ("direct", "page")}
     misses = []
     for seed in range(n_records):
         labels = SIM_LABELS[seed % len(SIM_LABELS)]
@@ -357,6 +362,8 @@ def bench_pages(n_records: int) -> dict[str, Any]:
             counts[path]["rate_right"] += rate_right(result.global_.heart_rate_bpm, sim.truth.heart_rate_bpm)
             counts[path]["rhythm_right"] += result.rhythm.label == rhythm
             counts[path]["false_pvc"] += result.rhythm.pvc_count > 0 and "pvc" not in sim.truth.labels
+            counts[path]["false_st_elevation"] += bool({s.code for s in result.statements if s.code.startswith(
+                "st_elevation")} - set(sim.truth.labels))
         if not rate_right(results["page"].global_.heart_rate_bpm, sim.truth.heart_rate_bpm):
             misses.append({"seed": seed, "labels": list(labels), "truth_rate_bpm": round(sim.truth.heart_rate_bpm, 1),
                            **{f"{path}_rate_bpm": None if r.global_.heart_rate_bpm is None else

@@ -65,11 +65,11 @@ def _print_table(result: dict[str, Any], name: str) -> None:
     for statement in result["statements"]:
         console.print(f"  • {statement['text']}  [dim]({statement['criteria']})[/dim]")
     matrix = Table(title="Per-lead (mV; QRS ms)")
-    for col in ("Lead", "P", "Q", "R", "S", "T", "ST J+60", "QRS"):
+    for col in ("Lead", "P", "Q", "R", "S", "T", "ST J", "ST J+60", "QRS"):
         matrix.add_column(col, justify="right")
     for row in result["leads"]:
         matrix.add_row(row["lead"] + ("" if row["usable"] else " ✗"),
-                       *(_fmt(row[k], 2) for k in ("p_mv", "q_mv", "r_mv", "s_mv", "t_mv", "st_j60_mv")),
+                       *(_fmt(row[k], 2) for k in ("p_mv", "q_mv", "r_mv", "s_mv", "t_mv", "st_j_mv", "st_j60_mv")),
                        _fmt(row["qrs_ms"]))
     console.print(matrix)
     quality = result["quality"]

@@ -1,4 +1,4 @@
-"""The per-lead measurement matrix: P, Q, R, S, T amplitudes, ST at J+60 ms, QRS duration, terminal QRS wave."""
+"""The per-lead measurement matrix: P, Q, R, S, T amplitudes, ST at J and J+60 ms, QRS duration, terminal QRS wave."""
 
 from __future__ import annotations
 
@@ -21,6 +21,12 @@ def _span(beat: np.ndarray, fid: int, fs: float, start_s: float | None, end_s: f
     lo, hi = max(0, fid + int(round(start_s * fs))), min(len(beat), fid + int(round(end_s * fs)) + 1)
     seg = beat[lo:hi]
     return seg if seg.size and np.isfinite(seg).all() else None
+
+
+def _point(beat: np.ndarray, fid: int, fs: float, time_s: float | None) -> float | None:
+    """The baseline-corrected level (mV) at ``time_s`` from the fiducial; None when unknown or not finite."""
+    seg = _span(beat, fid, fs, time_s, time_s)
+    return None if seg is None else float(seg[0])
 
 
 def _qrs_amplitudes(seg: np.ndarray) -> tuple[float, float, float]:
@@ -60,19 +66,20 @@ def lead_matrix(median: MedianBeats, leads: tuple[str, ...], delineation: Deline
         base = delineation.baseline_mv[k]
         if not usable[k] or not np.isfinite(base):
             rows.append(LeadMeasurement(lead=name, usable=False, p_mv=None, q_mv=None, r_mv=None, s_mv=None,
-                                        t_mv=None, st_j60_mv=None, qrs_ms=None, terminal_wave_mv=None))
+                                        t_mv=None, st_j_mv=None, st_j60_mv=None, qrs_ms=None,
+                                        terminal_wave_mv=None))
             continue
         beat = median.signal_mv[:, k] - base
         qrs = _span(beat, fid, fs, g["qrs_on"], g["qrs_off"])
         q, r, s = _qrs_amplitudes(qrs) if qrs is not None else (None, None, None)
-        j60 = _span(beat, fid, fs, None if g["qrs_off"] is None else g["qrs_off"] + _J_PLUS_S,
-                    None if g["qrs_off"] is None else g["qrs_off"] + _J_PLUS_S)
+        j, j60 = (_point(beat, fid, fs, None if g["qrs_off"] is None else g["qrs_off"] + after_s)
+                  for after_s in (0.0, _J_PLUS_S))
         t_start = None if g["qrs_off"] is None else g["qrs_off"] + _J_PLUS_S
         on, off = delineation.lead_s["qrs_on"][k], delineation.lead_s["qrs_off"][k]
         rows.append(LeadMeasurement(
             lead=name, usable=True, p_mv=_signed_peak(_span(beat, fid, fs, g["p_on"], g["p_off"])),
             q_mv=q, r_mv=r, s_mv=s, t_mv=_signed_peak(_span(beat, fid, fs, t_start, g["t_off"])),
-            st_j60_mv=None if j60 is None else float(j60[0]),
+            st_j_mv=j, st_j60_mv=j60,
             qrs_ms=float((off - on) * 1000) if np.isfinite(on) and np.isfinite(off) else None,
             terminal_wave_mv=_terminal_wave(qrs) if qrs is not None else None))
     return rows

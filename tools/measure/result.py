@@ -16,7 +16,7 @@ __all__ = ["Evidence", "Statement", "QTc", "Axes", "GlobalMeasurements", "Rhythm
            "LeadQuality", "Quality", "BeatFiducials", "Fiducials", "Measurement"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
-SCHEMA_VERSION = "1.1"  # 1.1: rhythm.pvc_beats; pvc_count counts premature complexes of other shape only
+SCHEMA_VERSION = "1.2"  # 1.2: leads[].st_j_mv; 1.1: rhythm.pvc_beats, pvc_count counts premature complexes of other shape only
 
 
 class Evidence(BaseModel):
@@ -119,6 +119,7 @@ class LeadMeasurement(BaseModel):
     r_mv: float | None = Field(description="R height (>= 0)")
     s_mv: float | None = Field(description="S depth (<= 0; a QS complex counts as S)")
     t_mv: float | None = Field(description="T amplitude (signed)")
+    st_j_mv: float | None = Field(None, description="ST level at the global QRS offset (the J point)")
     st_j60_mv: float | None = Field(description="ST level 60 ms after the global QRS offset (J point)")
     qrs_ms: float | None = Field(description="QRS duration in this lead")
     terminal_wave_mv: float | None = Field(None, description="signed amplitude of the last major QRS deflection "

@@ -118,34 +118,48 @@ def _voltage(rows: dict[str, LeadMeasurement], config: MeasureConfig) -> list[St
 
 def _st_segment(rows: dict[str, LeadMeasurement], config: MeasureConfig, block: str | None,
                 terminal_mv: dict[str, float]) -> list[Statement]:
+    """ST elevation read at the J point, ST depression at the J point and still at J+60 ms (horizontal or
+    downsloping), both in >= 2 leads, as the Fourth Universal Definition of MI (Thygesen et al. 2018) reads
+    them. J+60 ms alone took the upstroke of a T wave following a short ST segment for ST elevation
+    (docs/measurement.md, "ST level: the J point")."""
     out = []
     for code, territory in TERRITORIES.items():
         hits = {}
         for ld in territory:
-            st = _val(rows, ld, "st_j60_mv")
+            st = _val(rows, ld, "st_j_mv")
             limit = config.st_elevation_v2v3_mv if ld in ("V2", "V3") else config.st_elevation_mv
             if st is not None and st >= limit:
                 hits[ld] = st
         if len(hits) >= 2:
-            out.append(_repolarisation(code, "ST at J+60 ms above threshold in >= 2 leads of the territory", hits,
-                                       "st_j60_mv", f">= {config.st_elevation_mv:g} mV ({config.st_elevation_v2v3_mv:g} "
-                                                    "in V2-V3)", block, terminal_mv))
-    depressed = {ld: _val(rows, ld, "st_j60_mv") for ld in rows if ld not in ("aVR", "V1")}
-    depressed = {ld: v for ld, v in depressed.items() if v is not None and v <= -config.st_depression_mv}
+            out.append(_repolarisation(code, "ST at the J point above threshold in >= 2 leads of the territory", hits,
+                                       _keyed(hits, "st_j_mv"), f">= {config.st_elevation_mv:g} mV "
+                                                                f"({config.st_elevation_v2v3_mv:g} in V2-V3)",
+                                       block, terminal_mv))
+    at_j = {ld: _val(rows, ld, "st_j_mv") for ld in rows if ld not in ("aVR", "V1")}
+    at_j60 = {ld: _val(rows, ld, "st_j60_mv") for ld in at_j}
+    depressed = {ld: at_j[ld] for ld in at_j if at_j[ld] is not None and at_j60[ld] is not None
+                 and max(at_j[ld], at_j60[ld]) <= -config.st_depression_mv}
     if len(depressed) >= 2:
-        out.append(_repolarisation("st_depression", "ST at J+60 ms depressed in >= 2 leads (aVR and V1 excluded)",
-                                   depressed, "st_j60_mv", f"<= -{config.st_depression_mv:g} mV", block, terminal_mv))
+        out.append(_repolarisation("st_depression", "ST depressed at the J point and still at J+60 ms (horizontal or "
+                                   "downsloping) in >= 2 leads (aVR and V1 excluded)", depressed,
+                                   _keyed(depressed, "st_j_mv") | _keyed({ld: at_j60[ld] for ld in depressed}, "st_j60_mv"),
+                                   f"<= -{config.st_depression_mv:g} mV at both", block, terminal_mv))
     inverted = {ld: _val(rows, ld, "t_mv") for ld in rows if ld not in _T_INVERSION_EXEMPT}
     inverted = {ld: v for ld, v in inverted.items() if v is not None and v <= _T_INVERSION_MV}
     if len(inverted) >= 2:
         out.append(_repolarisation("t_inversion", "T wave inverted in >= 2 leads (aVR, III, V1 excluded)", inverted,
-                                   "t_mv", f"<= {_T_INVERSION_MV:g} mV", block, terminal_mv))
+                                   _keyed(inverted, "t_mv"), f"<= {_T_INVERSION_MV:g} mV", block, terminal_mv))
     return out
 
 
-def _repolarisation(code: str, criteria: str, changes_mv: dict[str, float], field: str, threshold: str,
+def _keyed(by_lead: dict[str, float], field: str) -> dict[str, float]:
+    """Evidence values keyed ``{lead}_{field}``."""
+    return {f"{ld}_{field}": v for ld, v in by_lead.items()}
+
+
+def _repolarisation(code: str, criteria: str, changes_mv: dict[str, float], values: dict[str, float], threshold: str,
                     block: str | None, terminal_mv: dict[str, float]) -> Statement:
-    """An ST or T statement over the leads of ``changes_mv`` (their ``field``, mV). In a bundle-branch
+    """An ST or T statement over the leads of ``changes_mv`` (mV), showing ``values``. In a bundle-branch
     ``block``, when every lead deviates against its terminal QRS (``terminal_mv``) its criteria say
     so: a block repolarises discordantly, and its ischaemia criteria (Sgarbossa et al., NEJM 1996)
     read concordant ST shifts or a discordant ST elevation of at least ``_EXCESSIVE_DISCORDANT_ST_MV``."""
@@ -155,8 +169,7 @@ def _repolarisation(code: str, criteria: str, changes_mv: dict[str, float], fiel
         criteria += (f"; opposite to the terminal QRS in each of these leads, as {label(block).name} repolarises: "
                      f"secondary to the block, not by itself ischaemia (Sgarbossa: concordant ST shifts, or "
                      f"discordant ST elevation >= {_EXCESSIVE_DISCORDANT_ST_MV:g} mV)")
-    return _st(code, criteria, leads=list(changes_mv), values={f"{ld}_{field}": v for ld, v in changes_mv.items()},
-               threshold=threshold)
+    return _st(code, criteria, leads=list(changes_mv), values=values, threshold=threshold)
 
 
 def _rhythm(g: GlobalMeasurements, rhythm: Rhythm, config: MeasureConfig, beat_times_s: list[float]) -> list[Statement]:
