@@ -127,6 +127,21 @@ def test_discordant_t_waves_of_a_bundle_branch_block_are_called_secondary(labels
     assert "secondary to the block" in found["t_inversion"].criteria
 
 
+@pytest.mark.parametrize("seed, labels", [(149, ("sinus_tachycardia",)), (763, ("av_block_1",))])
+def test_a_t_end_the_next_p_wave_hides_is_withheld(seed, labels):
+    """At 131 bpm, and with a PR of 336 ms at 93 bpm, the next P wave starts before the T wave ends:
+    the T end found lay on that P wave (QT +46 and +45 ms until the fourteenth round)."""
+    result = measure(_sim(seed, labels).recording, CONFIG)
+    assert result.global_.qt_ms is None
+    assert result.not_measurable["global.qt_ms"].startswith("the next P wave starts on the T wave")
+
+
+def test_an_inverted_t_wave_is_still_stated_when_its_end_is_withheld():
+    # The inverted T's end was sought into the upright P wave after it (QT +134 ms).
+    result = measure(_sim(355, ("t_inversion",)).recording, CONFIG)
+    assert result.global_.qt_ms is None and "t_inversion" in {s.code for s in result.statements}
+
+
 @pytest.mark.parametrize("seed", [65, 128])
 def test_a_t_wave_rising_from_a_short_st_segment_is_not_st_elevation(seed):
     """Simulated sinus tachycardias (125 and 149 bpm) have no ST shift, but 60 ms after the J point

@@ -115,6 +115,9 @@ class Delineation:
     p_doubt : str or None
         Why the global P onset and offset, though found, do not time the P wave (see
         :func:`p_timing_doubt`); None when nothing speaks against them.
+    p_on_t_end : bool
+        The P onset lies at the start of its search window, which the T end (one RR earlier) set:
+        the next P wave begins before the T end found, which may be that P wave's.
     """
 
     global_s: dict[str, float | None]
@@ -122,6 +125,7 @@ class Delineation:
     baseline_mv: np.ndarray
     reasons: dict[str, str] = field(default_factory=dict)
     p_doubt: str | None = None
+    p_on_t_end: bool = False
 
 
 def _crossing(values: np.ndarray, start: int, stop: int, level: float) -> float | None:
@@ -598,10 +602,11 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig,
     glob["t_off"] = _t_waves(beat, baseline, t_lo, t_hi, t_peak_limit, lead, tol, weights, fs, config)
     # The P wave lies after the previous beat's T wave (T end one RR earlier).
     p_lo, p_hi = max(0, int(round(on - config.max_pr_s * fs))), int(round(on - P_GAP_BEFORE_QRS_S * fs))
-    if glob["t_off"] is not None:
-        p_lo = max(p_lo, int(round(glob["t_off"] - rr * fs + P_GAP_BEFORE_QRS_S * fs)))
+    after_t = -1 if glob["t_off"] is None else int(round(glob["t_off"] - rr * fs + P_GAP_BEFORE_QRS_S * fs))
+    p_lo = max(p_lo, after_t)
     glob["p_on"], glob["p_off"] = _p_waves(beat, baseline, p_lo, p_hi, lead, tol, weights, fs, config)
     p_doubt = None
+    p_on_t_end = glob["p_on"] is not None and glob["p_on"] <= p_lo == after_t
     if glob["p_on"] is not None and glob["p_on"] <= p_lo:
         # The search starts at the previous T end: an onset there is the window's edge, and the P
         # wave began on the T wave (fast rates, long PR), where its onset cannot be seen.
@@ -618,7 +623,7 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig,
                       ("p_off", "no lead shows a P wave above min_wave_mv")):
         if glob[name] is None:
             reasons[name] = why
-    return Delineation(_to_s(glob, fid, fs), _to_s_arrays(lead, fid, fs), baseline, reasons, p_doubt)
+    return Delineation(_to_s(glob, fid, fs), _to_s_arrays(lead, fid, fs), baseline, reasons, p_doubt, p_on_t_end)
 
 
 def _p_waves(beat: np.ndarray, baseline: np.ndarray, lo: int, hi: int, lead: dict[str, np.ndarray],

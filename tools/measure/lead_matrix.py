@@ -54,11 +54,12 @@ def _signed_peak(seg: np.ndarray | None) -> float | None:
 
 
 def lead_matrix(median: MedianBeats, leads: tuple[str, ...], delineation: Delineation,
-                usable: np.ndarray) -> list[LeadMeasurement]:
+                usable: np.ndarray, t_window_end_s: float | None = None) -> list[LeadMeasurement]:
     """One LeadMeasurement per lead, read on the median beat with the global fiducials.
 
     Amplitudes are in mV from the lead's PR-segment baseline; a lead that is not usable, or a
-    wave whose fiducials are missing, gives None.
+    wave whose fiducials are missing, gives None. ``t_window_end_s`` (s from the fiducial) ends the
+    T-amplitude window when the global T end is withheld although a T wave precedes that point.
     """
     g, fs, fid = delineation.global_s, median.fs_hz, median.fiducial_index
     rows = []
@@ -75,10 +76,11 @@ def lead_matrix(median: MedianBeats, leads: tuple[str, ...], delineation: Deline
         j, j60 = (_point(beat, fid, fs, None if g["qrs_off"] is None else g["qrs_off"] + after_s)
                   for after_s in (0.0, _J_PLUS_S))
         t_start = None if g["qrs_off"] is None else g["qrs_off"] + _J_PLUS_S
+        t_end = g["t_off"] if g["t_off"] is not None else t_window_end_s
         on, off = delineation.lead_s["qrs_on"][k], delineation.lead_s["qrs_off"][k]
         rows.append(LeadMeasurement(
             lead=name, usable=True, p_mv=_signed_peak(_span(beat, fid, fs, g["p_on"], g["p_off"])),
-            q_mv=q, r_mv=r, s_mv=s, t_mv=_signed_peak(_span(beat, fid, fs, t_start, g["t_off"])),
+            q_mv=q, r_mv=r, s_mv=s, t_mv=_signed_peak(_span(beat, fid, fs, t_start, t_end)),
             st_j_mv=j, st_j60_mv=j60,
             qrs_ms=float((off - on) * 1000) if np.isfinite(on) and np.isfinite(off) else None,
             terminal_wave_mv=_terminal_wave(qrs) if qrs is not None else None))

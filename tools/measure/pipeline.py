@@ -63,6 +63,8 @@ _FLUTTER_T_END = "atrial flutter: F waves run through the end of the T wave, whi
 _FLUTTER_ST = "atrial flutter: F waves lie on the PR and ST segments, so the ST level and T wave are not measurable"
 _POSSIBLE_FLUTTER_T_END = ("2:1 atrial flutter not excluded (see the rhythm): its F waves, or P waves on the T wave, "
                            "would run through the end of the T wave, which cannot be told from them")
+_T_END_ON_P = ("the next P wave starts on the T wave (this P wave's onset lies where the T end found, one RR "
+               "earlier, put the start of its search): the T end cannot be told from that P wave")
 _POSSIBLE_FLUTTER_ST = ("2:1 atrial flutter not excluded (see the rhythm): its F waves would lie on the ST segment, so "
                         "the ST level and T wave are not measurable")
 _PLACE_BY_PLACE = ("; P waves read place by place in the group of {} beats that repeats (the P wave after the pause "
@@ -213,6 +215,8 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         if (wenckebach := _wenckebach(classify_rhythm(beats, grouped, waves, rates, p_ms, fs, config))) is not None:
             atrial, (rhythm, rhythm_reason) = grouped, wenckebach
     no_p = rhythm.label in ("atrial_fibrillation", "atrial_flutter")
+    t_end_on_p = d.p_on_t_end and not no_p  # P waves, the next one beginning before the T end found
+    t_window_end = None
     # F waves locked to the QRS survive the median beat, also where 2:1 flutter is only possible
     # (the rhythm undetermined with an F-wave rate in its evidence).
     f_waves = rhythm.label == "atrial_flutter" or (rhythm.label is None and "flutter_wave_rate_bpm" in
@@ -230,6 +234,11 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         # records beyond 25 ms), so QT is withheld, not guessed.
         d = Delineation({**d.global_s, "t_off": None}, d.lead_s, d.baseline_mv,
                         {**d.reasons, "t_off": _FLUTTER_T_END if no_p else _POSSIBLE_FLUTTER_T_END})
+    elif t_end_on_p:
+        # Measured in docs/measurement.md, "QT: a T end the next P wave hides". The T wave itself
+        # precedes that P wave: its amplitude is still read up to the end found.
+        t_window_end = d.global_s["t_off"]
+        d = Delineation({**d.global_s, "t_off": None}, d.lead_s, d.baseline_mv, {**d.reasons, "t_off": _T_END_ON_P})
     atrial_rate = _atrial_rate(rhythm, rates, waves)
     native = rhythm.label
     rhythm, withheld, stimulus_s = _paced_rhythm(rhythm, beats, spikes, d.global_s["qrs_on"], fs, in_fs)
@@ -248,7 +257,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
             int(beats.detecting_leads.sum()), len(leads)))
     scaling = lead_scaling(recording.signal_mv, leads, in_fs)
     gm, areas = _global(d, masked, leads, rates, atrial_rate, usable, scaling.limb_gains or {})
-    rows = lead_matrix(masked, leads, d, usable)
+    rows = lead_matrix(masked, leads, d, usable, t_window_end)
     g = d.global_s
     terminal = {} if g["qrs_off"] is None else {
         k: v / _TERMINAL_S for k, v in net_areas(masked.signal_mv, leads, d.baseline_mv, masked.fiducial_index, fs,
