@@ -606,7 +606,7 @@ def delineate(median: MedianBeats, rr_s: float | None, config: MeasureConfig,
     p_lo = max(p_lo, after_t)
     glob["p_on"], glob["p_off"] = _p_waves(beat, baseline, p_lo, p_hi, lead, tol, weights, fs, config)
     p_doubt = None
-    p_on_t_end = glob["p_on"] is not None and glob["p_on"] <= p_lo == after_t
+    p_on_t_end = glob["p_on"] is not None and glob["p_on"] <= p_lo and p_lo == after_t
     if glob["p_on"] is not None and glob["p_on"] <= p_lo:
         # The search starts at the previous T end: an onset there is the window's edge, and the P
         # wave began on the T wave (fast rates, long PR), where its onset cannot be seen.
