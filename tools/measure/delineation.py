@@ -16,7 +16,7 @@ back at the J point where a deviated ST segment is still settling.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy import ndimage
@@ -126,6 +126,12 @@ class Delineation:
     reasons: dict[str, str] = field(default_factory=dict)
     p_doubt: str | None = None
     p_on_t_end: bool = False
+
+    def with_points(self, reason: str | None = None, **points: float | None) -> Delineation:
+        """This delineation with the global ``points`` (s) replaced; ``reason`` is recorded for each
+        one set to None (no reason: the caller's own, e.g. no P waves in AF)."""
+        why = {} if reason is None else {name: reason for name, value in points.items() if value is None}
+        return replace(self, global_s={**self.global_s, **points}, reasons={**self.reasons, **why})
 
 
 def _crossing(values: np.ndarray, start: int, stop: int, level: float) -> float | None:

@@ -215,7 +215,6 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         if (wenckebach := _wenckebach(classify_rhythm(beats, grouped, waves, rates, p_ms, fs, config))) is not None:
             atrial, (rhythm, rhythm_reason) = grouped, wenckebach
     no_p = rhythm.label in ("atrial_fibrillation", "atrial_flutter")
-    t_end_on_p = d.p_on_t_end and not no_p  # P waves, the next one beginning before the T end found
     t_window_end = None
     # F waves locked to the QRS survive the median beat, also where 2:1 flutter is only possible
     # (the rhythm undetermined with an F-wave rate in its evidence).
@@ -224,21 +223,19 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
     if f_waves and enough and usable.any():
         d = delineate(timing, rr_s, config, flutter_waves=True, lowpassed=lowpassed)
     if no_p:
-        d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv, d.reasons)
+        d = d.with_points(p_on=None, p_off=None)
     elif p_doubt:
-        d = Delineation({**d.global_s, "p_on": None, "p_off": None}, d.lead_s, d.baseline_mv,
-                        {**d.reasons, "p_on": p_doubt, "p_off": p_doubt})
+        d = d.with_points(p_doubt, p_on=None, p_off=None)
     if f_waves:
         # F waves locked to the QRS run through the end of the T wave in the median beat too:
         # the T end found is an F wave's (simulated flutter: QT +37 ± 26 ms; 26 of 40 flutter
         # records beyond 25 ms), so QT is withheld, not guessed.
-        d = Delineation({**d.global_s, "t_off": None}, d.lead_s, d.baseline_mv,
-                        {**d.reasons, "t_off": _FLUTTER_T_END if no_p else _POSSIBLE_FLUTTER_T_END})
-    elif t_end_on_p:
+        d = d.with_points(_FLUTTER_T_END if no_p else _POSSIBLE_FLUTTER_T_END, t_off=None)
+    elif d.p_on_t_end and not no_p:  # P waves, the next one beginning before the T end found
         # Measured in docs/measurement.md, "QT: a T end the next P wave hides". The T wave itself
         # precedes that P wave: its amplitude is still read up to the end found.
         t_window_end = d.global_s["t_off"]
-        d = Delineation({**d.global_s, "t_off": None}, d.lead_s, d.baseline_mv, {**d.reasons, "t_off": _T_END_ON_P})
+        d = d.with_points(_T_END_ON_P, t_off=None)
     atrial_rate = _atrial_rate(rhythm, rates, waves)
     native = rhythm.label
     rhythm, withheld, stimulus_s = _paced_rhythm(rhythm, beats, spikes, d.global_s["qrs_on"], fs, in_fs)
@@ -249,7 +246,7 @@ def measure(recording: Recording, config: MeasureConfig) -> Measurement:
         withheld = withheld | {f"statements.{code}": why for code in _ST_T_CODES}
     if stimulus_s is not None and d.global_s["qrs_on"] is not None and d.global_s["qrs_on"] < stimulus_s:
         # No ventricular activity precedes the stimulus: an earlier onset is the removed spike's trace.
-        d = Delineation({**d.global_s, "qrs_on": stimulus_s}, d.lead_s, d.baseline_mv, d.reasons)
+        d = d.with_points(qrs_on=stimulus_s)
     if beats.detecting_leads is not None:
         # The QRS of such records is not delineated reliably (noisy low-voltage ones read a QRS of 236
         # ms with LBBB and ST elevation): their rate and rhythm stand, no fiducial does.
