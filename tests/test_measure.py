@@ -580,6 +580,21 @@ def test_bench_without_the_digitized_path(tmp_path, monkeypatch, capsys):
     assert "--n-digitized -1" in capsys.readouterr().err
 
 
+def test_qrs_edge_exponent_reads_how_a_wave_leaves_and_rejoins_the_baseline():
+    """A deviation growing as t**p from the edge reads p: 1 for a corner, 2.5 for a rounded end."""
+    from tools.cli.bench_measure import qrs_edge_exponents
+
+    fs, on, off = 500.0, 250, 300  # samples; a 100-ms wave
+    t = np.arange(600) / fs
+    rising = np.clip((t - on / fs) / 0.02, 0, None) ** 1.0
+    falling = np.clip((off / fs - t) / 0.02, 0, None) ** 2.5
+    wave = np.where((t >= on / fs) & (t <= off / fs), np.minimum(rising, falling), 0.0)
+    signal = np.stack([wave, 0.1 * wave], axis=1)  # the second lead's 0.1 mV is too small to read
+    assert qrs_edge_exponents(signal, fs, [(0, on, off)]) == (pytest.approx(1.0), pytest.approx(2.5))
+    assert qrs_edge_exponents(signal, fs, [(1, on, off)]) == (None, None)
+    assert qrs_edge_exponents(signal, fs, [(0, 3, off)]) == (None, pytest.approx(2.5))  # onset at the start
+
+
 @pytest.mark.parametrize("page", [False, True], ids=["12_leads", "3x4_page"])
 def test_third_degree_av_block_from_dissociated_p_waves(page):
     """On a page, only the rhythm strip is long enough to show the dissociated P waves."""

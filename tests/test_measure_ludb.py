@@ -13,7 +13,7 @@ import pytest
 from tests.test_measure import _bump_ms
 from tools.cli.bench_measure import IEC_LIMITS_MS, INTERVALS, SIM_LABELS
 from tests.conftest import shared_path
-from tools.ludb import _waves, ludb_labels, ludb_reference, read_ludb_annotations
+from tools.ludb import _waves, ludb_labels, ludb_reference, qrs_marks, read_ludb_annotations
 from tools.measure import MeasureConfig, measure
 from tools.measure.delineation import Delineation, delineate, p_timing_doubt
 from tools.measure.median_beat import MedianBeats
@@ -153,6 +153,12 @@ def _annotation(qrs_on_ms: list[int], r_ms: list[int]) -> tuple[np.ndarray, list
     """One lead's LUDB-style annotation at 1000 Hz: a QRS per beat, onset as given, offset R + 40 ms."""
     samples = [v for on, r in zip(qrs_on_ms, r_ms) for v in (r + on, r, r + 40)]
     return np.asarray(samples), ["(", "N", ")"] * len(r_ms)
+
+
+def test_qrs_marks_are_each_leads_own_onsets_and_offsets():
+    annotations = {"i": _annotation([-60, -50], [1000, 2000]), "v6": _annotation([-55], [1000])}
+    annotations["v6"] = (np.r_[annotations["v6"][0], 1500, 1520, 1600], [*annotations["v6"][1], "(", "t", ")"])
+    assert sorted(qrs_marks(annotations)) == [("i", 940, 1040), ("i", 1950, 2040), ("v6", 945, 1040)]
 
 
 @pytest.mark.parametrize(("rank", "pooling", "qrs_ms"), [(1, "beat", 100.0), (1, "lead", 90.0),

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-__all__ = ["LUDB_LEADS", "INTERVAL_SPANS", "read_ludb_annotations", "read_ludb_counts_mv", "ludb_reference",
+__all__ = ["LUDB_LEADS", "INTERVAL_SPANS", "read_ludb_annotations", "read_ludb_counts_mv", "ludb_reference", "qrs_marks",
            "ludb_labels"]
 
 LUDB_LEADS = ("i", "ii", "iii", "avr", "avl", "avf", "v1", "v2", "v3", "v4", "v5", "v6")
@@ -137,6 +137,12 @@ def ludb_reference(annotations: dict[str, tuple[np.ndarray, list[str]]], fs_hz: 
         values = values[np.isfinite(values)]
         out[name] = float(np.median(values)) if values.size >= 2 else float("nan")
     return out
+
+
+def qrs_marks(annotations: dict[str, tuple[np.ndarray, list[str]]]) -> list[tuple[str, int, int]]:
+    """(lead, onset sample, offset sample) of every QRS complex the cardiologists marked, per lead."""
+    return [(lead, on, off) for lead, (samples, symbols) in annotations.items()
+            for kind, on, _, off in _waves(samples, symbols) if kind == "N"]
 
 
 def ludb_labels(csv_path: Path) -> dict[int, dict[str, Any]]:

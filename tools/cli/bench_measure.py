@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tools.ludb import INTERVAL_SPANS, ludb_labels, ludb_reference, read_ludb_annotations, read_ludb_counts_mv
+from tools.ludb import INTERVAL_SPANS, ludb_labels, ludb_reference, qrs_marks, read_ludb_annotations, read_ludb_counts_mv
 
 __all__ = ["add_parser", "INTERVALS", "IEC_LIMITS_MS"]
 
@@ -107,6 +107,43 @@ def _error_stats(errors: dict[str, list[float]], limits: dict[str, tuple[float, 
     return out
 
 
+# QRS edge shape: how the deviation from the baseline grows over the first (last) 20 ms of the QRS.
+_EDGE_NEAR_S, _EDGE_FAR_S = 0.010, 0.020
+_EDGE_BASELINE_S = (0.004, 0.016)  # the baseline: this far outside the edge
+_EDGE_MIN_MV = 0.15                # edges whose deviation 20 ms in is smaller are too noisy to read
+
+
+def qrs_edge_exponents(signal_mv: np.ndarray, fs_hz: float,
+                       edges: list[tuple[int, int, int]]) -> tuple[float | None, float | None]:
+    """(onset, offset) exponent of how the QRS leaves and rejoins the baseline: the median of
+    log2(d(20 ms) / d(10 ms)) over ``edges`` ((lead column, onset sample, offset sample)), where d
+    is the deviation (mV) from the mean over 4-16 ms outside the edge, measured inwards.
+
+    A deviation growing as t**p gives p: 1 for a corner at full slope, 2-3 for a rounded start.
+    Edges too near the record's ends or with d(20 ms) below 0.15 mV are skipped; None when none is left.
+    """
+    near, far = int(_EDGE_NEAR_S * fs_hz), int(_EDGE_FAR_S * fs_hz)
+    b0, b1 = int(_EDGE_BASELINE_S[0] * fs_hz), int(_EDGE_BASELINE_S[1] * fs_hz)
+    found: tuple[list[float], list[float]] = ([], [])
+    for lead, onset, offset in edges:
+        y = signal_mv[:, lead]
+        for values, k, inward in ((found[0], onset, 1), (found[1], offset, -1)):
+            if not (b1 <= k < len(y) - b1 and far <= k < len(y) - far):
+                continue
+            base = np.mean(y[k - b1:k - b0] if inward > 0 else y[k + b0:k + b1])
+            d_near, d_far = abs(y[k + inward * near] - base), abs(y[k + inward * far] - base)
+            if np.isfinite(d_far) and d_far >= _EDGE_MIN_MV and d_near > 0:
+                values.append(float(np.log2(d_far / d_near)))
+    onset_p, offset_p = (float(np.median(v)) if v else None for v in found)
+    return onset_p, offset_p
+
+
+def _quartiles(values: list[float | None]) -> dict[str, Any]:
+    v = np.asarray([x for x in values if x is not None], dtype=float)
+    return {"records": int(v.size), "quartiles": [round(float(q), 2) for q in np.percentile(v, [25, 50, 75])]
+            if v.size else None}
+
+
 def _rounded(value: float) -> float | None:
     """An error in ms to 0.1 ms for the results file; None when not measured (NaN)."""
     return round(float(value), 1) if np.isfinite(value) else None
@@ -164,6 +201,7 @@ def bench_ludb(root: Path) -> dict[str, Any]:
     abstained: dict[str, list[tuple[int, str]]] = {"even": [], "odd": []}
     common = {half: {k: [] for k in INTERVALS} for half in ("even", "odd")}
     by_gain: dict[str, list[bool]] = {f"{key}_{end}": [] for key in ("lvh", "stemi") for end in ("true", "pred")}
+    edges: list[tuple[float | None, float | None]] = []  # per record: QRS onset and offset exponents
     for rec_id in sorted(labels):
         stem = root / "data" / str(rec_id)
         if not stem.with_suffix(".hea").exists():
@@ -177,6 +215,9 @@ def bench_ludb(root: Path) -> dict[str, Any]:
         result = measure(recording, config)
         got = {"ours": _ours(result), "neurokit2": _neurokit(recording.lead("II"), recording.fs_hz)}
         half = "even" if rec_id % 2 == 0 else "odd"
+        columns = {name.lower(): k for k, name in enumerate(recording.leads)}
+        edges.append(qrs_edge_exponents(recording.signal_mv, recording.fs_hz, [
+            (columns[lead], on, off) for lead, on, off in qrs_marks(annotations) if lead in columns]))
         for k in INTERVALS:
             if np.isfinite(refs["global_rank2"][k]):
                 per_record[half][k].append((rec_id, _rounded(got["ours"][k] - refs["global_rank2"][k])))
@@ -237,6 +278,8 @@ def bench_ludb(root: Path) -> dict[str, Any]:
                               intervals[f"{who}/{half}/global_rank2"].items()}
             for who in ("ours", "neurokit2") for half in ("even", "odd")},
         "abstained_pr_ours": abstained,
+        "qrs_edge_exponent_at_cardiologists_marks": {"onset": _quartiles([e[0] for e in edges]),
+                                                     "offset": _quartiles([e[1] for e in edges])},
         "common_gain": {"intervals": {f"ours/{half}/global_rank2": _error_stats(e, IEC_LIMITS_MS)
                                       for half, e in common.items()},
                         "lvh_voltage_vs_ludb_lvh": _se_sp(by_gain["lvh_true"], by_gain["lvh_pred"]),
@@ -268,6 +311,7 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
     errs = {who: {k: [] for k in INTERVALS} for who in ("ours", "neurokit2")}
     axis_err, rhythm_ok, per_record, ectopy_calls = [], [], [], {"pac": [], "pvc": []}
     beat_pr_err: list[list[float]] = []  # per record
+    edges: list[tuple[float | None, float | None]] = []  # per record: QRS onset and offset exponents
     by_set: dict[str, dict[str, list[float]]] = {}
     for seed in range(n_records):
         labels = SIM_LABELS[seed % len(SIM_LABELS)]
@@ -292,6 +336,10 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
                            "error_ms": {k: _rounded(got["ours"][k] - getattr(sim.truth, k)) for k in INTERVALS
                                         if getattr(sim.truth, k) is not None}})
         beat_pr_err.append(_beat_pr_errors_ms(sim, result))
+        fs = sim.recording.fs_hz
+        edges.append(qrs_edge_exponents(sim.recording.signal_mv, fs, [
+            (lead, round(b.qrs_on_s * fs), round(b.qrs_off_s * fs)) for b in sim.truth.beats
+            if b.qrs_on_s is not None and b.qrs_off_s is not None for lead in range(sim.recording.signal_mv.shape[1])]))
         axis = result.global_.axis_deg.qrs
         axis_err.append(np.nan if axis is None else (axis - sim.truth.qrs_axis_deg + 180.0) % 360.0 - 180.0)
     axis_arr = np.asarray(axis_err)
@@ -302,6 +350,8 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
                          "max_abs_deg": float(np.nanmax(np.abs(axis_arr)))},
             "rhythm_label_agreement": float(np.mean(rhythm_ok)),
             "beat_pr": _beat_pr_stats(beat_pr_err),
+            "qrs_edge_exponent_at_truth": {"onset": _quartiles([e[0] for e in edges]),
+                                           "offset": _quartiles([e[1] for e in edges])},
             **{kind: _se_sp([truth for truth, _ in calls], [pred for _, pred in calls])
                for kind, calls in ectopy_calls.items()},
             "by_label_set": {name: {"records": len(group["rhythm_ok"]),
@@ -578,6 +628,12 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(name, *(_cell(stats[k]) for k in INTERVALS))
     console.print(table)
     console.print(_by_label_set_table(figures["simulated"]["by_label_set"]))
+    if "ludb" in figures:
+        sim, real = (figures["simulated"]["qrs_edge_exponent_at_truth"],
+                     figures["ludb"]["qrs_edge_exponent_at_cardiologists_marks"])
+        console.print("QRS edge exponent (deviation ~ t**p from the edge; quartiles over records): "
+                      f"onset simulated {sim['onset']['quartiles']} vs LUDB {real['onset']['quartiles']}, "
+                      f"offset simulated {sim['offset']['quartiles']} vs LUDB {real['offset']['quartiles']}")
     console.print({k: v for k, v in figures.items()
                    if k not in ("simulated", "simulated_noisy", "pages", "digitized", "ludb", "annotated_beats")})
     if "annotated_beats" in figures:
