@@ -124,11 +124,12 @@ def qrs_edge_exponents(signal_mv: np.ndarray, fs_hz: float,
     """
     near, far = int(_EDGE_NEAR_S * fs_hz), int(_EDGE_FAR_S * fs_hz)
     b0, b1 = int(_EDGE_BASELINE_S[0] * fs_hz), int(_EDGE_BASELINE_S[1] * fs_hz)
+    reach = max(far, b1)  # samples each side of an edge that must lie in the record
     found: tuple[list[float], list[float]] = ([], [])
     for lead, onset, offset in edges:
         y = signal_mv[:, lead]
         for values, k, inward in ((found[0], onset, 1), (found[1], offset, -1)):
-            if not (b1 <= k < len(y) - b1 and far <= k < len(y) - far):
+            if not reach <= k < len(y) - reach:
                 continue
             base = np.mean(y[k - b1:k - b0] if inward > 0 else y[k + b0:k + b1])
             d_near, d_far = abs(y[k + inward * near] - base), abs(y[k + inward * far] - base)
@@ -138,10 +139,14 @@ def qrs_edge_exponents(signal_mv: np.ndarray, fs_hz: float,
     return onset_p, offset_p
 
 
-def _quartiles(values: list[float | None]) -> dict[str, Any]:
-    v = np.asarray([x for x in values if x is not None], dtype=float)
-    return {"records": int(v.size), "quartiles": [round(float(q), 2) for q in np.percentile(v, [25, 50, 75])]
-            if v.size else None}
+def _edge_quartiles(per_record: list[tuple[float | None, float | None]]) -> dict[str, Any]:
+    """Quartiles over the records of their :func:`qrs_edge_exponents` (onset, offset)."""
+    out = {}
+    for k, side in enumerate(("onset", "offset")):
+        v = np.asarray([record[k] for record in per_record if record[k] is not None], dtype=float)
+        out[side] = {"records": int(v.size), "quartiles": [round(float(q), 2) for q in np.percentile(v, [25, 50, 75])]
+                     if v.size else None}
+    return out
 
 
 def _rounded(value: float) -> float | None:
@@ -278,8 +283,7 @@ def bench_ludb(root: Path) -> dict[str, Any]:
                               intervals[f"{who}/{half}/global_rank2"].items()}
             for who in ("ours", "neurokit2") for half in ("even", "odd")},
         "abstained_pr_ours": abstained,
-        "qrs_edge_exponent_at_cardiologists_marks": {"onset": _quartiles([e[0] for e in edges]),
-                                                     "offset": _quartiles([e[1] for e in edges])},
+        "qrs_edge_exponent_at_cardiologists_marks": _edge_quartiles(edges),
         "common_gain": {"intervals": {f"ours/{half}/global_rank2": _error_stats(e, IEC_LIMITS_MS)
                                       for half, e in common.items()},
                         "lvh_voltage_vs_ludb_lvh": _se_sp(by_gain["lvh_true"], by_gain["lvh_pred"]),
@@ -350,8 +354,7 @@ def bench_simulated(n_records: int, noisy: bool = False) -> dict[str, Any]:
                          "max_abs_deg": float(np.nanmax(np.abs(axis_arr)))},
             "rhythm_label_agreement": float(np.mean(rhythm_ok)),
             "beat_pr": _beat_pr_stats(beat_pr_err),
-            "qrs_edge_exponent_at_truth": {"onset": _quartiles([e[0] for e in edges]),
-                                           "offset": _quartiles([e[1] for e in edges])},
+            "qrs_edge_exponent_at_truth": _edge_quartiles(edges),
             **{kind: _se_sp([truth for truth, _ in calls], [pred for _, pred in calls])
                for kind, calls in ectopy_calls.items()},
             "by_label_set": {name: {"records": len(group["rhythm_ok"]),
